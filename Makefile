@@ -1,0 +1,39 @@
+# The README's two commands, `make run` and `make test`, work on a fresh machine
+# with nothing but Python 3.11 and make: each creates .venv and installs what it needs.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-install when the dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/companin init --demo
+	@echo "Try: curl http://$(HOST):$(PORT)/healthz   Docs: http://$(HOST):$(PORT)/api/v1/docs"
+	$(BIN)/companin serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest -n auto -q
+
+lint: install
+	$(BIN)/ruff check companin tests
+	$(BIN)/ruff format --check companin tests
+
+bench: install
+	@echo "No benchmarks yet: they arrive with the knowledge base."
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,82 @@
+"""Companin: a self-hosted customer-support AI assistant."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import config, cors, db, errors, request_id
+from .api import register_api
+from .auth import authenticate, load_signing_key
+from .extensions import api, keep_retry_after_for_429, limiter
+from .schema import ensure_schema
+
+__all__ = ["create_app"]
+
+
+@dataclass(frozen=True)
+class AppState:
+    """What the app holds besides its settings: kept out of `app.config`, which may be shown."""
+
+    signing_key: bytes
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the application: settings, instance folder, database, extensions and routes."""
+    instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
+        config.ENV_PREFIX + "INSTANCE_PATH"
+    )
+    app = Flask(
+        __name__,
+        instance_path=os.path.abspath(instance_path) if instance_path else None,
+        instance_relative_config=True,
+        static_folder=None,
+    )
+    app.config.from_mapping(config.defaults())
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.update(config.from_environment())
+    app.config.update(test_config or {})
+    _configure_flask(app)
+    os.makedirs(app.instance_path, exist_ok=True)
+    logging.getLogger("companin").setLevel(app.config["LOG_LEVEL"])
+
+    app.extensions["companin"] = AppState(signing_key=load_signing_key(app.instance_path))
+    request_id.init_app(app)
+    db.init_app(app)
+    ensure_schema()
+
+    # Order matters: preflights are answered before credentials are read, and credentials
+    # before the rate limiter (registered by its init_app) so that it counts per organization.
+    cors.init_app(app)
+    app.before_request(authenticate)
+    app.after_request(keep_retry_after_for_429)  # after_request hooks run last-registered first
+    limiter.init_app(app)
+    api.init_app(app)
+    register_api(app, api)
+    errors.register_error_handlers(app)
+    if app.config["PROXY_COUNT"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"])
+    return app
+
+
+def _configure_flask(app: Flask) -> None:
+    """Translate Companin's settings into what Flask and its extensions read."""
+    app.url_map.strict_slashes = False  # /sessions and /sessions/ both work, no redirect
+    app.config.update(
+        MAX_CONTENT_LENGTH=app.config["MAX_REQUEST_BYTES"],
+        RATELIMIT_STORAGE_URI=app.config["RATELIMIT_STORAGE_URI"],
+        RATELIMIT_HEADERS_ENABLED=True,
+        RATELIMIT_SWALLOW_ERRORS=False,
+        API_TITLE="Companin API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="/api/v1/docs/assets/",
+    )

@@ -1,0 +1,95 @@
+"""The `companin` command: set up an instance, manage organizations' keys, serve."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+
+import click
+
+from . import create_app
+from .errors import NotFound
+from .services import demo, organizations
+
+
+@click.group()
+def main() -> None:
+    """Companin, a self-hosted customer-support assistant."""
+
+
+def _print_credentials(credentials: organizations.Credentials, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(asdict(credentials)))
+        return
+    click.echo(f"organization_id: {credentials.organization_id}")
+    click.echo(f"client_id:       {credentials.client_id}")
+    click.echo(f"client_secret:   {credentials.client_secret}")
+    click.echo("Keep the secret now: it is stored only as a hash and cannot be shown again.")
+
+
+@main.command()
+@click.option(
+    "--demo", "with_demo", is_flag=True, help="Add a demo organization to try things with."
+)
+def init(with_demo: bool) -> None:
+    """Create the instance folder and database (safe to run again)."""
+    app = create_app()
+    click.echo(f"Instance ready in {app.instance_path}")
+    if with_demo:
+        with app.app_context():
+            details = demo.ensure_demo(app.instance_path)
+        click.echo(
+            f"Demo organization (credentials also in {demo.credentials_path(app.instance_path)}):"
+        )
+        for key, value in details.items():
+            click.echo(f"  {key}: {value}")
+
+
+@main.command("create-org")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def create_org(name: str, as_json: bool) -> None:
+    """Create an organization and print its first server key."""
+    app = create_app()
+    with app.app_context():
+        _print_credentials(organizations.create_organization(name), as_json)
+
+
+@main.command("rotate-secret")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def rotate_secret(client_id: str, as_json: bool) -> None:
+    """Give a server key a new secret; the old one stops working."""
+    app = create_app()
+    with app.app_context():
+        try:
+            _print_credentials(organizations.rotate_secret(client_id), as_json)
+        except NotFound as error:
+            raise click.ClickException(str(error.description)) from None
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+def serve(host: str, port: int, threads: int) -> None:
+    """Serve the API with waitress."""
+    from waitress import serve as waitress_serve
+
+    app = create_app()
+    click.echo(f"Companin on http://{host}:{port}  (API docs: http://{host}:{port}/api/v1/docs)")
+    waitress_serve(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        max_request_body_size=app.config["MAX_REQUEST_BYTES"],
+        expose_tracebacks=False,
+        ident="companin",
+        clear_untrusted_proxy_headers=True,
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(prog_name=os.path.basename(__file__))

@@ -1,0 +1,85 @@
+"""Every setting Companin reads, declared once with its default and help.
+
+Settings come, in increasing priority, from these defaults, `instance/config.py`,
+`COMPANIN_*` environment variables and, in tests, the mapping given to `create_app`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+ENV_PREFIX = "COMPANIN_"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+    @property
+    def env_var(self) -> str:
+        return ENV_PREFIX + self.name
+
+    def parse(self, raw: str) -> Any:
+        """Convert an environment string to the type of the default."""
+        if isinstance(self.default, bool):
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if isinstance(self.default, int):
+            return int(raw)
+        return raw
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "INSTANCE_PATH",
+        "",
+        "Folder for runtime data (database, keys). Empty means `instance/` in the project folder.",
+    ),
+    Setting(
+        "DATABASE_URL",
+        "",
+        "Database URL (peewee `db_url` syntax). Empty means `sqlite:///<instance>/companin.db`; "
+        "`postgresql://user:pass@host/db` moves to PostgreSQL.",
+    ),
+    Setting("DATABASE_BUSY_TIMEOUT_MS", 10000, "How long SQLite waits for a lock before failing."),
+    Setting(
+        "RATE_LIMIT",
+        "1000/hour",
+        "Requests allowed per organization, both auth methods together (flask-limiter syntax).",
+    ),
+    Setting(
+        "WIDGET_TOKEN_RATE_LIMIT",
+        "60/minute",
+        "Widget tokens one client IP may request (flask-limiter syntax).",
+    ),
+    Setting(
+        "RATELIMIT_STORAGE_URI",
+        "memory://",
+        "Where rate-limit counters live; `redis://host:6379` shares them between processes.",
+    ),
+    Setting("WIDGET_TOKEN_TTL", 3600, "Lifetime of a widget token, in seconds."),
+    Setting(
+        "MAX_REQUEST_BYTES",
+        16 * 1024 * 1024,
+        "Largest request body accepted; larger ones get 413.",
+    ),
+    Setting(
+        "PROXY_COUNT",
+        0,
+        "Reverse proxies in front whose X-Forwarded-For is trusted (for per-IP limits).",
+    ),
+    Setting("LOG_LEVEL", "INFO", "Logging level: DEBUG, INFO, WARNING or ERROR."),
+)
+
+
+def defaults() -> dict[str, Any]:
+    """The default value of every setting, keyed by name."""
+    return {setting.name: setting.default for setting in SETTINGS}
+
+
+def from_environment(environ: os._Environ[str] | dict[str, str] = os.environ) -> dict[str, Any]:
+    """The settings given as `COMPANIN_*` environment variables, parsed."""
+    return {s.name: s.parse(environ[s.env_var]) for s in SETTINGS if s.env_var in environ}

@@ -1,0 +1,66 @@
+"""The database connection: opened per request, configured for safe concurrent SQLite use."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Flask
+from peewee import Database, DatabaseProxy, SqliteDatabase
+from playhouse.db_url import connect
+
+db = DatabaseProxy()
+
+
+def database_url(app: Flask) -> str:
+    """The configured URL, or the SQLite file in the instance folder."""
+    return app.config["DATABASE_URL"] or "sqlite:///" + os.path.join(
+        app.instance_path, "companin.db"
+    )
+
+
+def open_database(url: str, busy_timeout_ms: int = 10000) -> Database:
+    """Connect lazily to `url`; SQLite gets WAL, a busy timeout and foreign keys."""
+    if url.startswith("sqlite"):
+        return connect(
+            url,
+            pragmas={
+                # WAL lets readers go on while one writer writes.
+                "journal_mode": "wal",
+                "busy_timeout": busy_timeout_ms,
+                "foreign_keys": 1,
+                "synchronous": "normal",
+            },
+            timeout=busy_timeout_ms / 1000,
+        )
+    return connect(url)
+
+
+def init_app(app: Flask) -> None:
+    """Bind the models to this app's database and open one connection per request."""
+    db.initialize(open_database(database_url(app), app.config["DATABASE_BUSY_TIMEOUT_MS"]))
+
+    @app.before_request
+    def _connect() -> None:
+        db.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _close(_exc: BaseException | None) -> None:
+        if not db.is_closed():
+            db.close()
+
+
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    """A transaction that takes SQLite's write lock up front.
+
+    A deferred transaction that reads first and writes later cannot wait for the lock
+    (SQLite answers "database is locked" at once), so writers ask for it at BEGIN.
+    """
+    if isinstance(db.obj, SqliteDatabase):
+        with db.atomic("IMMEDIATE"):
+            yield
+    else:
+        with db.atomic():
+            yield

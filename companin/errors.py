@@ -1,0 +1,108 @@
+"""The error hierarchy services raise, and the one handler that writes every error envelope."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from .request_id import current_request_id
+
+log = logging.getLogger(__name__)
+
+
+class CompaninError(HTTPException):
+    """An error a client can act on. `data` goes into the envelope's `data`."""
+
+    code = 400
+    description = "Bad request"
+
+    def __init__(self, detail: str | None = None, *, data: Any = None) -> None:
+        super().__init__(detail or self.description)
+        self.data = {"messages": data} if data is not None else None
+
+
+class Unauthorized(CompaninError):
+    code = 401
+    description = "Authentication required - send X-API-Key and X-API-Secret, or a Bearer token"
+
+
+class Forbidden(CompaninError):
+    code = 403
+    description = "Not allowed with these credentials"
+
+
+class NotFound(CompaninError):
+    code = 404
+    description = "Not found"
+
+
+class Conflict(CompaninError):
+    code = 409
+    description = "Conflict with the current state"
+
+
+class ValidationFailed(CompaninError):
+    """A body that parsed but refers to something that does not exist or cannot be used."""
+
+    code = 422
+    description = "Validation failed"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"Invalid value for {field}", data={"json": {field: [message]}})
+
+
+def envelope(status_code: int, detail: str, data: Any = None) -> dict[str, Any]:
+    """The body shape every JSON response shares."""
+    status = "success" if status_code < 400 else "error"
+    return {"status": status, "status_code": status_code, "detail": detail, "data": data}
+
+
+def handle_http_error(error: HTTPException):
+    """Write any HTTP error (ours, werkzeug's, webargs', the limiter's) as the envelope."""
+    if error.code is None or error.code >= 500:
+        return handle_unexpected(error)
+    extra = getattr(error, "data", None) or {}
+    body = envelope(error.code, _detail(error), extra.get("messages"))
+    headers = dict(extra.get("headers") or {})
+    # Keep the headers werkzeug computes (Allow on 405, for instance), not its HTML body.
+    for name, value in error.get_headers():
+        if name.lower() not in {"content-type", "content-length"}:
+            headers[name] = value
+    return jsonify(body), error.code, headers
+
+
+def handle_unexpected(error: Exception):
+    """Log an unexpected failure by request id, never show its internals."""
+    original = getattr(error, "original_exception", None) or error
+    request_id = current_request_id()
+    frame = traceback.extract_tb(original.__traceback__)[-1:] if original.__traceback__ else []
+    where = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
+    # The class and the place are enough to find it; the message may carry SQL or data.
+    log.error("request %s failed: %s%s", request_id, type(original).__name__, where)
+    detail = f"Internal server error - request id {request_id}"
+    return jsonify(envelope(500, detail)), 500
+
+
+def _detail(error: HTTPException) -> str:
+    if isinstance(error, CompaninError):
+        return str(error.description)
+    if error.code == 422:
+        return "Validation failed - see data for each field"
+    if error.code == 429:
+        return f"Rate limit exceeded ({error.description})"
+    if error.code == 413:
+        return "Request body too large"
+    if error.code == 400 and getattr(error, "data", None):
+        return "Bad request - see data"
+    return f"{error.name} - {error.description}" if error.description else error.name
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Route every exception through the envelope writers (replaces flask-smorest's own)."""
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(InternalServerError, handle_unexpected)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,38 @@
+"""The Flask extensions, created once and bound to the app in `create_app`."""
+
+from flask import current_app
+from flask_limiter import Limiter
+from flask_smorest import Api
+
+from .auth import is_anonymous, rate_limit_key
+from .schemas.envelope import ErrorEnvelopeSchema
+
+
+class CompaninApi(Api):
+    """flask-smorest's Api, documenting errors with the envelope."""
+
+    ERROR_SCHEMA = ErrorEnvelopeSchema
+
+
+api = CompaninApi()
+
+# One budget per organization across every route; callers without credentials are
+# counted where it matters (widget-token issuance, per IP) by the route's own limit.
+limiter = Limiter(
+    key_func=rate_limit_key,
+    application_limits=[lambda: current_app.config["RATE_LIMIT"]],
+    application_limits_exempt_when=is_anonymous,
+    headers_enabled=True,
+)
+
+
+def widget_token_limit() -> str:
+    """Widget tokens one client IP may request (the route has no organization to count by)."""
+    return current_app.config["WIDGET_TOKEN_RATE_LIMIT"]
+
+
+def keep_retry_after_for_429(response):
+    """flask-limiter sends Retry-After on every response; it only means something on a 429."""
+    if response.status_code != 429:
+        response.headers.pop("Retry-After", None)
+    return response

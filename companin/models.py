@@ -1,0 +1,163 @@
+"""Peewee models. Every row belongs to one organization; ids are UUID4, times naive UTC."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from peewee import (
+    BooleanField,
+    CharField,
+    DateTimeField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+    UUIDField,
+)
+
+from .db import db
+
+
+def utcnow() -> datetime:
+    """Now, in naive UTC (what the database stores)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class JSONField(TextField):
+    """JSON stored as text, so the same model works on SQLite and PostgreSQL."""
+
+    def db_value(self, value: Any) -> str | None:
+        return None if value is None else json.dumps(value, separators=(",", ":"))
+
+    def python_value(self, value: str | None) -> Any:
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(Model):
+    id = UUIDField(primary_key=True, default=uuid.uuid4)
+    created_at = DateTimeField(default=utcnow, index=True)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+    def save(self, *args: Any, **kwargs: Any) -> int:
+        self.updated_at = utcnow()
+        return super().save(*args, **kwargs)
+
+
+class Organization(BaseModel):
+    name = CharField(max_length=200)
+
+
+class ApiKey(BaseModel):
+    """A server key: the public client id and a hash of the secret shown once."""
+
+    organization = ForeignKeyField(Organization, backref="api_keys", on_delete="CASCADE")
+    client_id = CharField(max_length=64, unique=True)
+    secret_hash = CharField(max_length=128)
+
+
+class OwnedModel(BaseModel):
+    """A row that belongs to an organization."""
+
+    organization = ForeignKeyField(Organization, on_delete="CASCADE", index=True)
+
+
+class Assistant(OwnedModel):
+    name = CharField(max_length=200)
+    description = TextField(default="")
+    tone = CharField(max_length=100, default="professional")
+    language = CharField(max_length=35, default="en")
+    default_tasks = JSONField(default=list)
+    is_active = BooleanField(default=True)
+    instructions = TextField(default="")
+    model = CharField(max_length=200, null=True)
+    temperature = FloatField(default=0.2)
+    fallback_message = TextField(
+        default="I'm not sure about that. Let me connect you with a member of our team."
+    )
+
+
+class WidgetConfig(OwnedModel):
+    assistant = ForeignKeyField(Assistant, on_delete="CASCADE")
+    name = CharField(max_length=200, default="Default")
+    greeting = TextField(default="Hi! How can I help you today?")
+    suggested_questions = JSONField(default=list)
+    theme = JSONField(default=dict)
+    allowed_origins = JSONField(default=list)
+    show_sources = BooleanField(default=True)
+
+
+class UserContext(OwnedModel):
+    user_reference = CharField(max_length=200)
+    traits = JSONField(default=dict)
+
+    class Meta:
+        indexes = ((("organization", "user_reference"), True),)
+
+
+class Session(OwnedModel):
+    """An anonymous visitor's chat."""
+
+    assistant = ForeignKeyField(Assistant, on_delete="CASCADE")
+    visitor_id = CharField(max_length=200, null=True)
+    locale = CharField(max_length=35, null=True)
+    metadata = JSONField(default=dict)
+    # The widget visitor that opened it (a hash), so only that visitor's tokens reach it.
+    visitor_subject = CharField(max_length=64, null=True, index=True)
+
+
+class Conversation(OwnedModel):
+    """A known customer's chat."""
+
+    assistant = ForeignKeyField(Assistant, on_delete="CASCADE")
+    customer_id = CharField(max_length=200, index=True)
+    title = CharField(max_length=500, null=True)
+    locale = CharField(max_length=35, null=True)
+    user_context = ForeignKeyField(UserContext, null=True, on_delete="SET NULL")
+    metadata = JSONField(default=dict)
+
+
+class Message(OwnedModel):
+    """One turn of a session or a conversation."""
+
+    session = ForeignKeyField(Session, null=True, backref="messages", on_delete="CASCADE")
+    conversation = ForeignKeyField(Conversation, null=True, backref="messages", on_delete="CASCADE")
+    role = CharField(max_length=16)
+    content = TextField()
+    metadata = JSONField(default=dict)
+    sources = JSONField(null=True)
+    handoff = BooleanField(default=False)
+    model = CharField(max_length=200, null=True)
+    usage = JSONField(null=True)
+    latency_ms = IntegerField(null=True)
+    feedback_rating = CharField(max_length=8, null=True)
+    feedback_comment = TextField(null=True)
+
+
+class SchemaVersion(Model):
+    """The schema version this database is at, so later releases know what to migrate."""
+
+    version = IntegerField()
+
+    class Meta:
+        database = db
+        table_name = "schema_version"
+
+
+TABLES = (
+    Organization,
+    ApiKey,
+    Assistant,
+    WidgetConfig,
+    UserContext,
+    Session,
+    Conversation,
+    Message,
+)

@@ -1,0 +1,1 @@
+"""The work behind the views: plain functions, no Flask, raising `companin.errors`."""

@@ -1,0 +1,75 @@
+"""User contexts: what a business knows about its customers, keyed by its own reference."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ..auth import Principal
+from ..db import write_transaction
+from ..errors import Conflict, NotFound
+from ..models import UserContext
+from .records import create_owned, owned, update_row
+
+
+def find_context(org_id: uuid.UUID, key: str) -> UserContext | None:
+    """A context by its id or, failing that, by its user_reference."""
+    query = owned(UserContext, org_id)
+    try:
+        by_id = query.where(UserContext.id == uuid.UUID(key)).first()
+    except ValueError:
+        by_id = None
+    return by_id or query.where(UserContext.user_reference == key).first()
+
+
+def get_context(principal: Principal, key: str) -> UserContext:
+    context = find_context(principal.org_id, key)
+    if context is None:
+        raise NotFound("User context not found")
+    return context
+
+
+def create_context(principal: Principal, fields: dict[str, Any]) -> UserContext:
+    """A new context; its user_reference must be new to the organization."""
+    with write_transaction():
+        taken = owned(UserContext, principal.org_id).where(
+            UserContext.user_reference == fields["user_reference"]
+        )
+        if taken.exists():
+            raise Conflict("A user context with this user_reference exists - use PUT to replace it")
+        return create_owned(UserContext, principal.org_id, fields)
+
+
+def put_context(principal: Principal, user_reference: str, traits: dict[str, Any]) -> UserContext:
+    """Create the context for `user_reference`, or replace its traits."""
+    with write_transaction():
+        context = (
+            owned(UserContext, principal.org_id)
+            .where(UserContext.user_reference == user_reference)
+            .first()
+        )
+        if context is None:
+            return create_owned(
+                UserContext, principal.org_id, {"user_reference": user_reference, "traits": traits}
+            )
+        return update_row(context, {"traits": traits})
+
+
+def patch_context(principal: Principal, key: str, traits: dict[str, Any]) -> UserContext:
+    """Merge `traits` into the context's (RFC 7396: nested objects merge, null removes)."""
+    with write_transaction():
+        context = get_context(principal, key)
+        return update_row(context, {"traits": merge_patch(context.traits, traits)})
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """JSON Merge Patch (RFC 7396)."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged

@@ -1,0 +1,55 @@
+"""A demo organization for a first look, created once per instance."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ..db import write_transaction
+from ..models import Assistant, WidgetConfig
+from .organizations import create_organization
+
+DEMO_FILE = "demo-credentials.json"
+
+
+def credentials_path(instance_path: str) -> str:
+    return os.path.join(instance_path, DEMO_FILE)
+
+
+def ensure_demo(instance_path: str) -> dict[str, str]:
+    """Create the demo organization on the first call; later calls return what was made.
+
+    Its credentials are kept in the instance folder (mode 0600) so that `make run` can
+    show them every time: this is a throwaway organization on the user's own machine.
+    """
+    path = credentials_path(instance_path)
+    if os.path.exists(path):
+        with open(path) as handle:
+            return json.load(handle)
+    credentials = create_organization("Demo organization")
+    with write_transaction():
+        assistant = Assistant.create(
+            organization=credentials.organization_id,
+            name="Demo Support Assistant",
+            description="Answers questions about the demo shop.",
+            tone="friendly",
+            default_tasks=["answer_questions", "provide_support"],
+        )
+        config = WidgetConfig.create(
+            organization=credentials.organization_id,
+            assistant=assistant,
+            name="Demo widget",
+            suggested_questions=["What are your business hours?"],
+            theme={"primary_color": "#2563eb", "position": "bottom-right", "title": "Support"},
+        )
+    details = {
+        "organization_id": credentials.organization_id,
+        "client_id": credentials.client_id,
+        "client_secret": credentials.client_secret,
+        "assistant_id": str(assistant.id),
+        "widget_config_id": str(config.id),
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(details, handle, indent=2)
+    return details

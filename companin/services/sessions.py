@@ -1,0 +1,49 @@
+"""Anonymous visitor sessions, as server keys and widget tokens may see them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from peewee import ModelSelect
+
+from ..auth import Principal
+from ..errors import Forbidden, NotFound
+from ..models import Session
+from .messages import history
+from .records import create_owned, get_owned, owned, referenced_assistant
+
+
+def list_sessions(principal: Principal, filters: dict[str, Any]) -> ModelSelect:
+    query = owned(Session, principal.org_id)
+    if "assistant_id" in filters:
+        query = query.where(Session.assistant == filters["assistant_id"])
+    if "visitor_id" in filters:
+        query = query.where(Session.visitor_id == filters["visitor_id"])
+    return query
+
+
+def create_session(principal: Principal, fields: dict[str, Any]) -> Session:
+    """Open a session; a widget may only open one with an active assistant it is bound to."""
+    assistant = referenced_assistant(principal.org_id, fields["assistant_id"])
+    if principal.is_widget:
+        if principal.assistant_id and principal.assistant_id != assistant.id:
+            raise Forbidden("This widget token is bound to another assistant")
+        if not assistant.is_active:
+            raise Forbidden("This assistant is not active")
+        fields = {**fields, "visitor_subject": principal.subject}
+    fields["assistant"] = fields.pop("assistant_id")
+    return create_owned(Session, principal.org_id, fields)
+
+
+def get_session(principal: Principal, session_id: uuid.UUID) -> Session:
+    """A session of the organization; a widget only reaches its own visitor's sessions."""
+    session = get_owned(Session, principal.org_id, session_id)
+    if principal.is_widget and session.visitor_subject != principal.subject:
+        raise NotFound("Session not found")
+    return session
+
+
+def session_messages(principal: Principal, session_id: uuid.UUID) -> ModelSelect:
+    """A session's history, oldest first."""
+    return history(get_session(principal, session_id))

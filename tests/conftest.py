@@ -1,0 +1,110 @@
+"""Fixtures: an app on its own instance folder, its client, and organizations to call it as."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+from companin import create_app
+from companin.services.organizations import create_organization
+
+
+@dataclass
+class Org:
+    """An organization and the headers its server key sends."""
+
+    organization_id: str
+    client_id: str
+    client_secret: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.client_id, "X-API-Secret": self.client_secret}
+
+
+@pytest.fixture
+def app_config(tmp_path):
+    """Settings for the `app` fixture; override in a module to change them."""
+    return {"INSTANCE_PATH": str(tmp_path / "instance"), "TESTING": True}
+
+
+@pytest.fixture
+def app(app_config):
+    return create_app(app_config)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_org(app):
+    """Create organizations through the same service the CLI uses."""
+
+    def make(name: str = "Acme") -> Org:
+        with app.app_context():
+            credentials = create_organization(name)
+        return Org(credentials.organization_id, credentials.client_id, credentials.client_secret)
+
+    return make
+
+
+@pytest.fixture
+def org(make_org) -> Org:
+    return make_org("Org A")
+
+
+@pytest.fixture
+def other_org(make_org) -> Org:
+    return make_org("Org B")
+
+
+@pytest.fixture
+def assistant(client, org) -> dict:
+    response = client.post("/api/v1/assistants/", json={"name": "Helper"}, headers=org.headers)
+    assert response.status_code == 201
+    return response.get_json()["data"]
+
+
+def widget_token(client, org: Org, **fields) -> str:
+    """A widget token for `org`, as the widget would request it."""
+    headers = fields.pop("headers", {})
+    response = client.post(
+        "/api/v1/auth/widget-token", json={"client_id": org.client_id, **fields}, headers=headers
+    )
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["token"]
+
+
+def bearer(token: str, **headers: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **headers}
+
+
+def assert_envelope(response, status_code: int) -> object:
+    """Check the documented envelope and return its `data`."""
+    body = response.get_json()
+    assert response.status_code == status_code, body
+    assert set(body) == {"status", "status_code", "detail", "data"} or "token" in body
+    assert body["status"] == ("success" if status_code < 400 else "error")
+    assert body["status_code"] == status_code
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert response.headers.get("X-Request-ID")
+    return body["data"]
+
+
+def run_cli(instance_path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the `companin` command as a user would, in a fresh process."""
+    env = {**os.environ, "COMPANIN_INSTANCE_PATH": str(instance_path)}
+    return subprocess.run(
+        [sys.executable, "-m", "companin", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=check,
+    )
