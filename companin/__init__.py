@@ -10,10 +10,10 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config, cors, db, errors, request_id
+from . import access_log, config, cors, db, errors, request_id
 from .api import register_api
 from .auth import authenticate, load_signing_key
-from .extensions import api, keep_retry_after_for_429, limiter
+from .extensions import api, check_rate_limit_settings, keep_retry_after_for_429, limiter
 from .schema import ensure_schema
 
 __all__ = ["create_app"]
@@ -42,11 +42,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config.from_environment())
     app.config.update(test_config or {})
     _configure_flask(app)
+    check_rate_limit_settings(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
     logging.getLogger("companin").setLevel(app.config["LOG_LEVEL"])
 
     app.extensions["companin"] = AppState(signing_key=load_signing_key(app.instance_path))
     request_id.init_app(app)
+    access_log.init_app(app)
     db.init_app(app)
     ensure_schema()
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import asdict
 
 import click
 
 from . import create_app
+from .config import SettingsError
 from .errors import NotFound
 from .services import demo, organizations
 
@@ -16,6 +18,14 @@ from .services import demo, organizations
 @click.group()
 def main() -> None:
     """Companin, a self-hosted customer-support assistant."""
+
+
+def _app():
+    """The app, or a one-line error (not a traceback) when a setting is wrong."""
+    try:
+        return create_app()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _print_credentials(credentials: organizations.Credentials, as_json: bool) -> None:
@@ -34,7 +44,7 @@ def _print_credentials(credentials: organizations.Credentials, as_json: bool) ->
 )
 def init(with_demo: bool) -> None:
     """Create the instance folder and database (safe to run again)."""
-    app = create_app()
+    app = _app()
     click.echo(f"Instance ready in {app.instance_path}")
     if with_demo:
         with app.app_context():
@@ -51,7 +61,7 @@ def init(with_demo: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def create_org(name: str, as_json: bool) -> None:
     """Create an organization and print its first server key."""
-    app = create_app()
+    app = _app()
     with app.app_context():
         _print_credentials(organizations.create_organization(name), as_json)
 
@@ -61,7 +71,7 @@ def create_org(name: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def rotate_secret(client_id: str, as_json: bool) -> None:
     """Give a server key a new secret; the old one stops working."""
-    app = create_app()
+    app = _app()
     with app.app_context():
         try:
             _print_credentials(organizations.rotate_secret(client_id), as_json)
@@ -77,18 +87,28 @@ def serve(host: str, port: int, threads: int) -> None:
     """Serve the API with waitress."""
     from waitress import serve as waitress_serve
 
-    app = create_app()
+    app = _app()
+    logging.basicConfig(
+        level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     click.echo(f"Companin on http://{host}:{port}  (API docs: http://{host}:{port}/api/v1/docs)")
     waitress_serve(
         app,
         host=host,
         port=port,
         threads=threads,
-        max_request_body_size=app.config["MAX_REQUEST_BYTES"],
+        max_request_body_size=_waitress_body_cap(app.config["MAX_REQUEST_BYTES"]),
         expose_tracebacks=False,
         ident="companin",
         clear_untrusted_proxy_headers=True,
     )
+
+
+def _waitress_body_cap(limit: int) -> int:
+    """Waitress's own cap, above the app's: a body over the app's limit then gets the
+    JSON envelope from Flask, while waitress still stops absurd ones (with plain text)
+    before spooling them to disk."""
+    return 4 * limit + 1024 * 1024
 
 
 if __name__ == "__main__":  # pragma: no cover

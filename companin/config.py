@@ -13,6 +13,10 @@ from typing import Any
 ENV_PREFIX = "COMPANIN_"
 
 
+class SettingsError(Exception):
+    """A setting whose value cannot work; the message names the variable."""
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -28,7 +32,12 @@ class Setting:
         if isinstance(self.default, bool):
             return raw.strip().lower() in {"1", "true", "yes", "on"}
         if isinstance(self.default, int):
-            return int(raw)
+            try:
+                return int(raw)
+            except ValueError:
+                raise SettingsError(
+                    f"{self.env_var}: expected a whole number, got {raw!r}"
+                ) from None
         return raw
 
 

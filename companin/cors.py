@@ -47,10 +47,12 @@ def add_cors_headers(response: Response) -> Response:
     """Let a browser read a widget route's answer (errors included) from an accepted origin."""
     origin = request.headers.get("Origin")
     method = request.headers.get("Access-Control-Request-Method") or request.method
-    if origin and is_widget_route(method.upper()) and origins.allowed_by_any_organization(origin):
+    if not origin or not is_widget_route(method.upper()):
+        return response
+    response.vary.add("Origin")  # the answer depends on the origin, allowed or not
+    if origins.allowed_by_any_organization(origin):
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
-        response.vary.add("Origin")
     return response
 
 

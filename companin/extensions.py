@@ -1,10 +1,14 @@
 """The Flask extensions, created once and bound to the app in `create_app`."""
 
+import limits
+import limits.errors
+import limits.storage
 from flask import current_app
 from flask_limiter import Limiter
 from flask_smorest import Api
 
 from .auth import is_anonymous, rate_limit_key
+from .config import SettingsError
 from .schemas.envelope import ErrorEnvelopeSchema
 
 
@@ -36,3 +40,16 @@ def keep_retry_after_for_429(response):
     if response.status_code != 429:
         response.headers.pop("Retry-After", None)
     return response
+
+
+def check_rate_limit_settings(settings: dict) -> None:
+    """Refuse bad limit strings or storage at start-up, not on the first request."""
+    for name in ("RATE_LIMIT", "WIDGET_TOKEN_RATE_LIMIT"):
+        try:
+            limits.parse_many(settings[name])
+        except ValueError:
+            raise SettingsError(f"COMPANIN_{name}: not a rate limit such as '1000/hour'") from None
+    try:
+        limits.storage.storage_from_string(settings["RATELIMIT_STORAGE_URI"])
+    except limits.errors.ConfigurationError as error:
+        raise SettingsError(f"COMPANIN_RATELIMIT_STORAGE_URI: {error}") from None

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+import requests
 
 from companin import create_app
 from companin.services.organizations import create_organization
@@ -108,3 +114,59 @@ def run_cli(instance_path, *args: str, check: bool = True) -> subprocess.Complet
         timeout=60,
         check=check,
     )
+
+
+@dataclass
+class Server:
+    """A running `companin serve` process, its base URL and the file its stderr goes to."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    stderr_path: Path
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+
+@contextmanager
+def companin_server(
+    instance_path, log_dir, *, threads: int = 4, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """Run `companin serve` on a free loopback port for the block, stopping it whatever happens.
+
+    Output goes to files in `log_dir` (a pipe nobody reads would fill up and stall the server).
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {**os.environ, "COMPANIN_INSTANCE_PATH": str(instance_path), **(env or {})}
+    command = [sys.executable, "-m", "companin", "serve", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--threads", str(threads)]
+    stderr_path = Path(log_dir) / "serve.stderr"
+    with open(Path(log_dir) / "serve.stdout", "wb") as out, open(stderr_path, "wb") as err:
+        process = subprocess.Popen(command, env=environment, stdout=out, stderr=err)
+    server = Server(f"http://127.0.0.1:{port}", process, stderr_path)
+    try:
+        _wait_until_healthy(server, timeout=15)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_healthy(server: Server, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(f"companin serve exited early:\n{server.stderr()}")
+        try:
+            if requests.get(server.url + "/healthz", timeout=1).status_code == 200:
+                return
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet
+        time.sleep(0.1)
+    raise AssertionError(f"companin serve not healthy after {timeout}s:\n{server.stderr()}")

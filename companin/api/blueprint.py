@@ -17,6 +17,7 @@ from flask_smorest import Page
 
 from ..errors import envelope
 from ..schemas.envelope import envelope_schema
+from .parser import BodyParser
 
 
 class QueryPage(Page):
@@ -28,10 +29,14 @@ class QueryPage(Page):
 
     @property
     def items(self) -> list[Any]:
-        return list(self.collection.paginate(self.page_params.page, self.page_params.page_size))
+        page, size = self.page_params.page, self.page_params.page_size
+        if (page - 1) * size >= self.page_params.item_count:
+            return []  # past the end; also keeps huge page numbers out of SQL's OFFSET
+        return list(self.collection.paginate(page, size))
 
 
 class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = BodyParser()
     DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 20, "max_page_size": 100}
 
     def response(

@@ -10,7 +10,7 @@ from ..schemas.chats import (
 )
 from ..services import conversations
 from ..services.messages import history
-from ..services.records import delete_row, get_owned
+from ..services.records import delete_row, get_owned, owned
 from .blueprint import Blueprint, QueryPage
 
 blp = Blueprint(
@@ -29,7 +29,7 @@ class Conversations(MethodView):
     @blp.paginate(QueryPage)
     def get(self, filters):
         """List conversations, optionally of one customer or assistant"""
-        return conversations.list_conversations(current_principal(), filters)
+        return owned(Conversation, current_principal().org_id, filters)
 
     @requires()
     @blp.arguments(ConversationSchema)

@@ -9,7 +9,7 @@ from ..schemas.chats import (
     SessionUpdateSchema,
 )
 from ..services import sessions
-from ..services.records import delete_row, get_owned, update_row
+from ..services.records import delete_row, get_owned, owned, update_row
 from .blueprint import Blueprint, QueryPage
 
 blp = Blueprint(
@@ -25,7 +25,7 @@ class Sessions(MethodView):
     @blp.paginate(QueryPage)
     def get(self, filters):
         """List visitor sessions, newest last"""
-        return sessions.list_sessions(current_principal(), filters)
+        return owned(Session, current_principal().org_id, filters)
 
     @requires(widget=True)
     @blp.arguments(SessionSchema)

@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from .common import ResourceSchema, name, text
+from .common import ResourceSchema, StrictBoolean, name, text
 
 
 class AssistantSchema(ResourceSchema):
@@ -12,7 +12,7 @@ class AssistantSchema(ResourceSchema):
     tone = text(100, metadata={"example": "professional"})
     language = text(35, metadata={"example": "en"})
     default_tasks = ma.fields.List(text(200), validate=validate.Length(max=50))
-    is_active = ma.fields.Boolean()
+    is_active = StrictBoolean()
     instructions = text(20000)
     model = text(
         200, allow_none=True, metadata={"description": "litellm model; null uses the default"}

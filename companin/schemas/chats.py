@@ -15,10 +15,11 @@ class SessionSchema(ResourceSchema):
     metadata = metadata_field()
 
 
-class SessionUpdateSchema(ma.Schema):
-    visitor_id = text(200, allow_none=True)
-    locale = text(35, allow_none=True)
-    metadata = metadata_field()
+class SessionUpdateSchema(SessionSchema):
+    """What may change in a session: not its assistant."""
+
+    class Meta:
+        exclude = ("assistant_id",)
 
 
 class SessionQueryArgsSchema(ma.Schema):
@@ -41,11 +42,11 @@ class ConversationSchema(ResourceSchema):
     metadata = metadata_field()
 
 
-class ConversationUpdateSchema(ma.Schema):
-    title = text(500, allow_none=True)
-    locale = text(35, allow_none=True)
-    user_context_id = text(200, allow_none=True)
-    metadata = metadata_field()
+class ConversationUpdateSchema(ConversationSchema):
+    """What may change in a conversation: not its assistant or customer."""
+
+    class Meta:
+        exclude = ("assistant_id", "customer_id")
 
 
 class ConversationQueryArgsSchema(ma.Schema):

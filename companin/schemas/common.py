@@ -37,6 +37,15 @@ def metadata_field(**kwargs: Any) -> ma.fields.Dict:
     return ma.fields.Dict(keys=ma.fields.String(validate=validate.Length(max=200)), **kwargs)
 
 
+class StrictBoolean(ma.fields.Boolean):
+    """A JSON true or false: "false", "yes" or 0 are refused rather than guessed at."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 class OriginField(ma.fields.String):
     """A web origin such as `https://shop.example.com`, stored normalized."""
 

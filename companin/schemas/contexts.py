@@ -1,13 +1,16 @@
 import marshmallow as ma
 from marshmallow import validate
 
+from ..models import UserContext
 from .common import ResourceSchema, metadata_field
 
 
 class ContextSchema(ResourceSchema):
     """What the business knows about one of its users, for personalised answers."""
 
-    user_reference = ma.fields.String(required=True, validate=validate.Length(min=1, max=200))
+    user_reference = ma.fields.String(
+        required=True, validate=validate.Length(min=1, max=UserContext.user_reference.max_length)
+    )
     traits = metadata_field()
 
 

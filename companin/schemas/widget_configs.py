@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from .common import OriginField, ResourceSchema, text
+from .common import OriginField, ResourceSchema, StrictBoolean, text
 
 
 class ThemeSchema(ma.Schema):
@@ -25,7 +25,7 @@ class WidgetConfigSchema(ResourceSchema):
         validate=validate.Length(max=50),
         metadata={"description": "Origins that may embed the widget; empty allows any."},
     )
-    show_sources = ma.fields.Boolean()
+    show_sources = StrictBoolean()
 
 
 class WidgetConfigUpdateSchema(WidgetConfigSchema):

@@ -7,9 +7,11 @@ from typing import Any
 
 from ..auth import Principal
 from ..db import write_transaction
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, NotFound, ValidationFailed
 from ..models import UserContext
 from .records import create_owned, owned, update_row
+
+MAX_REFERENCE_LENGTH = UserContext.user_reference.max_length
 
 
 def find_context(org_id: uuid.UUID, key: str) -> UserContext | None:
@@ -42,6 +44,8 @@ def create_context(principal: Principal, fields: dict[str, Any]) -> UserContext:
 
 def put_context(principal: Principal, user_reference: str, traits: dict[str, Any]) -> UserContext:
     """Create the context for `user_reference`, or replace its traits."""
+    if len(user_reference) > MAX_REFERENCE_LENGTH:
+        raise ValidationFailed("user_reference", f"Longer than {MAX_REFERENCE_LENGTH} characters.")
     with write_transaction():
         context = (
             owned(UserContext, principal.org_id)

@@ -5,22 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from peewee import ModelSelect
-
 from ..auth import Principal
 from ..errors import ValidationFailed
 from ..models import Conversation
 from .contexts import find_context
-from .records import create_owned, get_owned, owned, referenced_assistant, update_row
-
-
-def list_conversations(principal: Principal, filters: dict[str, Any]) -> ModelSelect:
-    query = owned(Conversation, principal.org_id)
-    if "assistant_id" in filters:
-        query = query.where(Conversation.assistant == filters["assistant_id"])
-    if "customer_id" in filters:
-        query = query.where(Conversation.customer_id == filters["customer_id"])
-    return query
+from .records import create_owned, get_owned, referenced_assistant, update_row
 
 
 def create_conversation(principal: Principal, fields: dict[str, Any]) -> Conversation:

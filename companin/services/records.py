@@ -20,9 +20,17 @@ def label(model: type[OwnedModel]) -> str:
     return " ".join([words[0], *(w.lower() for w in words[1:])])
 
 
-def owned(model: type[Row], org_id: uuid.UUID) -> ModelSelect:
-    """The organization's rows of `model`, oldest first."""
-    return model.select().where(model.organization == org_id).order_by(model.created_at, model.id)
+def owned(
+    model: type[Row], org_id: uuid.UUID, filters: dict[str, Any] | None = None
+) -> ModelSelect:
+    """The organization's rows of `model`, oldest first, matching every filter.
+
+    Filters are keyed by column name, so `assistant_id` filters on the assistant.
+    """
+    query = model.select().where(model.organization == org_id)
+    for column, value in (filters or {}).items():
+        query = query.where(model._meta.columns[column] == value)
+    return query.order_by(model.created_at, model.id)
 
 
 def get_owned(model: type[Row], org_id: uuid.UUID, row_id: uuid.UUID) -> Row:

@@ -11,16 +11,7 @@ from ..auth import Principal
 from ..errors import Forbidden, NotFound
 from ..models import Session
 from .messages import history
-from .records import create_owned, get_owned, owned, referenced_assistant
-
-
-def list_sessions(principal: Principal, filters: dict[str, Any]) -> ModelSelect:
-    query = owned(Session, principal.org_id)
-    if "assistant_id" in filters:
-        query = query.where(Session.assistant == filters["assistant_id"])
-    if "visitor_id" in filters:
-        query = query.where(Session.visitor_id == filters["visitor_id"])
-    return query
+from .records import create_owned, get_owned, referenced_assistant
 
 
 def create_session(principal: Principal, fields: dict[str, Any]) -> Session:
