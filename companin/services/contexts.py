@@ -42,20 +42,16 @@ def create_context(principal: Principal, fields: dict[str, Any]) -> UserContext:
         return create_owned(UserContext, principal.org_id, fields)
 
 
-def put_context(principal: Principal, user_reference: str, traits: dict[str, Any]) -> UserContext:
-    """Create the context for `user_reference`, or replace its traits."""
-    if len(user_reference) > MAX_REFERENCE_LENGTH:
+def put_context(principal: Principal, key: str, traits: dict[str, Any]) -> UserContext:
+    """Replace the traits of the context `key` names (its id or user_reference), or create
+    the context of user_reference `key`."""
+    if len(key) > MAX_REFERENCE_LENGTH:
         raise ValidationFailed("user_reference", f"Longer than {MAX_REFERENCE_LENGTH} characters.")
     with write_transaction():
-        context = (
-            owned(UserContext, principal.org_id)
-            .where(UserContext.user_reference == user_reference)
-            .first()
-        )
+        context = find_context(principal.org_id, key)
         if context is None:
-            return create_owned(
-                UserContext, principal.org_id, {"user_reference": user_reference, "traits": traits}
-            )
+            fields = {"user_reference": key, "traits": traits}
+            return create_owned(UserContext, principal.org_id, fields)
         return update_row(context, {"traits": traits})
 
 
