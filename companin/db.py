@@ -38,12 +38,13 @@ def open_database(url: str, busy_timeout_ms: int = 10000) -> Database:
 
 
 def init_app(app: Flask) -> None:
-    """Bind the models to this app's database and open one connection per request."""
-    db.initialize(open_database(database_url(app), app.config["DATABASE_BUSY_TIMEOUT_MS"]))
+    """Bind the models to this app's database: one connection per request.
 
-    @app.before_request
-    def _connect() -> None:
-        db.connect(reuse_if_open=True)
+    Peewee opens it on the request's first query (so a broken database fails that
+    query, where it can be handled, not every request up front) and it is closed
+    when the request ends.
+    """
+    db.initialize(open_database(database_url(app), app.config["DATABASE_BUSY_TIMEOUT_MS"]))
 
     @app.teardown_request
     def _close(_exc: BaseException | None) -> None:
