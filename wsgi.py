@@ -3,3 +3,5 @@
 from companin import create_app
 
 app = create_app()
+# Sources a stopped process left half-indexed are indexed again by this one.
+app.extensions["companin"].ingestion.recover()

@@ -14,7 +14,11 @@ from . import access_log, config, cors, db, errors, request_id
 from .api import register_api
 from .auth import authenticate, load_signing_key
 from .extensions import api, check_rate_limit_settings, keep_retry_after_for_429, limiter
+from .knowledge.embedder import get_embedder
+from .knowledge.index import KnowledgeIndex
+from .knowledge.vectorstore import VectorStore
 from .schema import ensure_schema
+from .services.ingestion import Ingestion, IngestionSettings
 
 __all__ = ["create_app"]
 
@@ -24,6 +28,7 @@ class AppState:
     """What the app holds besides its settings: kept out of `app.config`, which may be shown."""
 
     signing_key: bytes
+    ingestion: Ingestion
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -46,11 +51,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     logging.getLogger("companin").setLevel(app.config["LOG_LEVEL"])
 
-    app.extensions["companin"] = AppState(signing_key=load_signing_key(app.instance_path))
     request_id.init_app(app)
     access_log.init_app(app)
     db.init_app(app)
     ensure_schema()
+    app.extensions["companin"] = AppState(
+        signing_key=load_signing_key(app.instance_path), ingestion=_ingestion(app)
+    )
 
     # Order matters: preflights are answered before credentials are read, and credentials
     # before the rate limiter (registered by its init_app) so that it counts per organization.
@@ -64,6 +71,30 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if app.config["PROXY_COUNT"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"])
     return app
+
+
+def _ingestion(app: Flask) -> Ingestion:
+    """The knowledge index and its background worker, as the settings describe them."""
+    settings = app.config
+    vectors = VectorStore(
+        path=os.path.join(app.instance_path, "chroma"), url=settings["CHROMA_URL"] or None
+    )
+    index = KnowledgeIndex(
+        vectors, lambda: get_embedder(settings["EMBEDDING_MODEL"], settings["EMBEDDING_API_BASE"])
+    )
+    return Ingestion(
+        index,
+        IngestionSettings(
+            uploads_path=os.path.join(app.instance_path, "uploads"),
+            parse_timeout_s=settings["INGEST_PARSE_TIMEOUT_S"],
+            parse_memory_bytes=settings["INGEST_PARSE_MEMORY_MB"] * 1024 * 1024,
+            max_pages=settings["INGEST_MAX_PAGES"],
+            max_chars=settings["INGEST_MAX_CHARS"],
+            fetch_timeout_s=settings["FETCH_TIMEOUT_S"],
+            fetch_max_bytes=settings["FETCH_MAX_BYTES"],
+            allow_private_urls=settings["INGEST_ALLOW_PRIVATE_URLS"],
+        ),
+    )
 
 
 def _configure_flask(app: Flask) -> None:

@@ -10,9 +10,9 @@ from dataclasses import asdict
 import click
 
 from . import create_app
-from .config import SettingsError
+from .config import SettingsError, upload_body_limit
 from .errors import NotFound
-from .services import demo, organizations
+from .services import bulk, demo, organizations
 
 
 @click.group()
@@ -80,6 +80,45 @@ def rotate_secret(client_id: str, as_json: bool) -> None:
 
 
 @main.command()
+def reindex() -> None:
+    """Embed all knowledge again with the configured embedding model."""
+    app = _app()
+    ingestion = app.extensions["companin"].ingestion
+    with app.app_context():
+        count = ingestion.reindex(on_source=lambda s: click.echo(f"  {s.title}"))
+    click.echo(f"Re-indexed {count} source(s) with {ingestion.index.model}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--org", "client_id", required=True, help="The organization's client id.")
+def ingest(paths: tuple[str, ...], client_id: str) -> None:
+    """Load files and folders (PDF, text, Markdown, HTML, DOCX) into an organization."""
+    app = _app()
+    ingestion = app.extensions["companin"].ingestion
+    with app.app_context():
+        try:
+            principal = organizations.principal_for(client_id)
+        except NotFound as error:
+            raise click.ClickException(str(error.description)) from None
+        files = bulk.files_under(paths)
+        failed = 0
+        with click.progressbar(files, label="Ingesting", item_show_func=_shown) as bar:
+            for path in bar:
+                source = bulk.ingest_file(principal, path, ingestion)
+                if source.status != "ready":
+                    failed += 1
+                    click.echo(f"\n  {path}: {source.error}", err=True)
+    click.echo(f"{len(files) - failed} of {len(files)} file(s) ready")
+    if failed:
+        raise SystemExit(1)
+
+
+def _shown(path: str | None) -> str:
+    return os.path.basename(path) if path else ""
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
@@ -88,16 +127,21 @@ def serve(host: str, port: int, threads: int) -> None:
     from waitress import serve as waitress_serve
 
     app = _app()
+    recovered = app.extensions["companin"].ingestion.recover()
     logging.basicConfig(
         level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     click.echo(f"Companin on http://{host}:{port}  (API docs: http://{host}:{port}/api/v1/docs)")
+    if recovered:
+        click.echo(f"Resuming {recovered} knowledge source(s) an earlier run left unfinished")
     waitress_serve(
         app,
         host=host,
         port=port,
         threads=threads,
-        max_request_body_size=_waitress_body_cap(app.config["MAX_REQUEST_BYTES"]),
+        max_request_body_size=_waitress_body_cap(
+            max(app.config["MAX_REQUEST_BYTES"], upload_body_limit(app.config))
+        ),
         expose_tracebacks=False,
         ident="companin",
         clear_untrusted_proxy_headers=True,

@@ -81,6 +81,30 @@ SETTINGS: tuple[Setting, ...] = (
         "Reverse proxies in front whose X-Forwarded-For is trusted (for per-IP limits).",
     ),
     Setting("LOG_LEVEL", "INFO", "Logging level: DEBUG, INFO, WARNING or ERROR."),
+    Setting(
+        "EMBEDDING_MODEL",
+        "",
+        "Embedding model. Empty: the built-in all-MiniLM-L6-v2, offline. Otherwise a litellm "
+        "model such as `openai/text-embedding-3-small`; changing it needs `companin reindex`.",
+    ),
+    Setting("EMBEDDING_API_BASE", "", "Base URL of the embedding provider, for local servers."),
+    Setting(
+        "CHROMA_URL",
+        "",
+        "A Chroma server such as `http://chroma:8000`. Empty: embedded Chroma in the instance.",
+    ),
+    Setting("MAX_UPLOAD_BYTES", 10 * 1024 * 1024, "Largest knowledge file accepted; 413 beyond."),
+    Setting(
+        "INGEST_ALLOW_PRIVATE_URLS",
+        False,
+        "Allow knowledge URLs on private, loopback and link-local addresses (intranet installs).",
+    ),
+    Setting("INGEST_PARSE_TIMEOUT_S", 60, "Longest time one file may take to parse."),
+    Setting("INGEST_PARSE_MEMORY_MB", 1024, "Memory one file's parser may use."),
+    Setting("INGEST_MAX_PAGES", 2000, "Pages read from one PDF; the rest are left out."),
+    Setting("INGEST_MAX_CHARS", 5_000_000, "Characters of text kept from one file or page."),
+    Setting("FETCH_TIMEOUT_S", 20, "Longest time one web page may take to download."),
+    Setting("FETCH_MAX_BYTES", 5 * 1024 * 1024, "Largest web page downloaded."),
 )
 
 
@@ -92,3 +116,8 @@ def defaults() -> dict[str, Any]:
 def from_environment(environ: os._Environ[str] | dict[str, str] = os.environ) -> dict[str, Any]:
     """The settings given as `COMPANIN_*` environment variables, parsed."""
     return {s.name: s.parse(environ[s.env_var]) for s in SETTINGS if s.env_var in environ}
+
+
+def upload_body_limit(settings: Any) -> int:
+    """The request size allowed on the file upload route: the file plus its form fields."""
+    return settings["MAX_UPLOAD_BYTES"] + 64 * 1024

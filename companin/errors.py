@@ -45,6 +45,11 @@ class Conflict(CompaninError):
     description = "Conflict with the current state"
 
 
+class PayloadTooLarge(CompaninError):
+    code = 413
+    description = "Request body too large"
+
+
 class ValidationFailed(CompaninError):
     """A body that parsed but refers to something that does not exist or cannot be used."""
 
@@ -52,7 +57,7 @@ class ValidationFailed(CompaninError):
     description = "Validation failed"
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"Invalid value for {field}", data={"json": {field: [message]}})
+        super().__init__(f"Invalid value for {field}: {message}", data={"json": {field: [message]}})
 
 
 def envelope(status_code: int, detail: str, data: Any = None) -> dict[str, Any]:

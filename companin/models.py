@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from peewee import (
+    AutoField,
     BooleanField,
     CharField,
     DateTimeField,
@@ -141,6 +142,56 @@ class Message(OwnedModel):
     feedback_comment = TextField(null=True)
 
 
+class KnowledgeSource(OwnedModel):
+    """One piece of knowledge: an uploaded file, a Q&A pair or a web page (with its crawl).
+
+    SQLite is the record: `status` goes processing -> ready | failed, and the chunks
+    (here and in the vector store) exist only for a source being or having been indexed.
+    """
+
+    type = CharField(max_length=8)  # file | qa | url
+    title = CharField(max_length=500, null=True)
+    status = CharField(max_length=16, default="processing", index=True)
+    error = TextField(null=True)
+    progress = FloatField(default=0.0)
+    chunk_count = IntegerField(default=0)
+    assistant_ids = JSONField(default=list)  # empty: every assistant may use it
+    content_hash = CharField(max_length=64, null=True)
+    embedding_model = CharField(max_length=200, null=True)
+    # file
+    file_type = CharField(max_length=8, null=True)
+    filename = CharField(max_length=500, null=True)
+    size_bytes = IntegerField(null=True)
+    # qa
+    question = TextField(null=True)
+    answer = TextField(null=True)
+    tags = JSONField(default=list)
+    origin = CharField(max_length=200, null=True)  # the Q&A's `source` label, e.g. "manual"
+    # url
+    url = TextField(null=True)
+    crawl = JSONField(null=True)
+    page_count = IntegerField(null=True)
+    fetched_at = DateTimeField(null=True)
+
+
+class KnowledgeChunk(Model):
+    """A passage of a source. Integer ids, so the full-text index can use them as rowids."""
+
+    id = AutoField()
+    organization = ForeignKeyField(Organization, on_delete="CASCADE", index=True)
+    source = ForeignKeyField(KnowledgeSource, on_delete="CASCADE", index=True)
+    ordinal = IntegerField()
+    text = TextField()
+    title = CharField(max_length=500, null=True)
+    page = IntegerField(null=True)
+    url = TextField(null=True)
+    page_hash = CharField(max_length=64, null=True)  # of the web page it came from
+
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
 class SchemaVersion(Model):
     """The schema version this database is at, so later releases know what to migrate."""
 
@@ -160,4 +211,6 @@ TABLES = (
     Session,
     Conversation,
     Message,
+    KnowledgeSource,
+    KnowledgeChunk,
 )

