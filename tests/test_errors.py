@@ -136,9 +136,13 @@ def test_wrong_method_is_a_405_envelope_with_allow(client, org, assistant, metho
 def test_healthz_reports_a_broken_database_as_503(broken):
     # A load balancer reads this: the process is up, the database is not.
     response = broken.get("/healthz")
-    assert assert_envelope(response, 503) == {"database": "unavailable"}
+    assert assert_envelope(response, 503)["database"] == "unavailable"
     assert not INTERNALS.search(response.get_data(as_text=True))
 
 
 def test_healthz_reports_a_working_database(client):
-    assert assert_envelope(client.get("/healthz"), 200) == {"database": "ok"}
+    assert assert_envelope(client.get("/healthz"), 200) == {
+        "database": "ok",
+        "vector_store": "ok",
+        "embedder": "all-MiniLM-L6-v2",
+    }

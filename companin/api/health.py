@@ -1,6 +1,6 @@
 """`GET /healthz`: is this process able to serve? No authentication, no rate limit."""
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from ..db import db
 from ..errors import envelope
@@ -9,16 +9,24 @@ from ..extensions import limiter
 blp = Blueprint("health", __name__)
 
 
+def _database() -> str:
+    try:
+        db.execute_sql("SELECT 1")
+        return "ok"
+    except Exception:  # noqa: BLE001 - any failure means "not ok", and is reported as such
+        return "unavailable"
+
+
 @blp.get("/healthz")
 @limiter.exempt
 def healthz():
-    """Report the state of each part the service needs."""
-    try:
-        db.execute_sql("SELECT 1")
-        database = "ok"
-    except Exception:  # noqa: BLE001 - any failure means "not ok", and is reported as such
-        database = "unavailable"
-    healthy = database == "ok"
+    """Report the state of each part the service needs: database, vector store, embedder."""
+    index = current_app.extensions["companin"].ingestion.index
+    parts = {
+        "database": _database(),
+        "vector_store": "ok" if index.vectors_available() else "unavailable",
+        "embedder": index.model,
+    }
+    healthy = parts["database"] == "ok" and parts["vector_store"] == "ok"
     code = 200 if healthy else 503
-    detail = "Healthy" if healthy else "Unhealthy"
-    return jsonify(envelope(code, detail, {"database": database})), code
+    return jsonify(envelope(code, "Healthy" if healthy else "Unhealthy", parts)), code

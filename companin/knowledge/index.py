@@ -61,6 +61,9 @@ class KnowledgeIndex:
     def model(self) -> str:
         return self._embedder().name
 
+    def vectors_available(self) -> bool:
+        return self._vectors.heartbeat()
+
     def embed(
         self, texts: Sequence[str], progress: Callable[[float], None] | None = None
     ) -> np.ndarray:
