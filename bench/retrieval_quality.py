@@ -180,6 +180,7 @@ def wait_ready(client, headers, source_ids, timeout: float) -> dict:
     """Poll every source until ready; any failure or the deadline ends the benchmark."""
     pending = set(source_ids)
     chunks = 0
+    models = set()
     deadline = time.monotonic() + timeout
     while pending:
         for sid in sorted(pending):
@@ -188,6 +189,7 @@ def wait_ready(client, headers, source_ids, timeout: float) -> dict:
             if status == "ready":
                 pending.discard(sid)
                 chunks += int(data.get("chunk_count") or 0)
+                models.add(data.get("embedding_model"))
             elif status == "failed":
                 title, error = data.get("title"), data.get("error")
                 raise BenchError(f"source {sid} ({title!r}) failed: {error}")
@@ -195,7 +197,11 @@ def wait_ready(client, headers, source_ids, timeout: float) -> dict:
             if time.monotonic() > deadline:
                 raise BenchError(f"{len(pending)} sources still not ready after {timeout:.0f}s")
             time.sleep(0.2)
-    return {"sources": len(source_ids), "chunks": chunks}
+    return {
+        "sources": len(source_ids),
+        "chunks": chunks,
+        "embedding_models": sorted(str(m) for m in models),
+    }
 
 
 def search(client, headers, query: str, mode: str) -> tuple[list[dict], float]:
@@ -218,9 +224,10 @@ def run_way(client, headers, way, entries, queries, timeout) -> dict:
     mapping = ingest(client, headers, entries)
     index = wait_ready(client, headers, list(mapping), timeout)
     index["ingest_seconds"] = round(time.perf_counter() - t0, 2)
+    models = ", ".join(index["embedding_models"])
     print(
         f"[{way}] {index['sources']} sources, {index['chunks']} chunks, "
-        f"ready in {index['ingest_seconds']} s",
+        f"ready in {index['ingest_seconds']} s (embeddings: {models})",
         flush=True,
     )
 
@@ -322,14 +329,11 @@ def print_report(way: str, result: dict, n_queries: int) -> None:
     print(f"  check hybrid >= max(bm25, vector) on every metric: {ok}")
 
 
-def git_commit() -> str | None:
+def git(*args: str) -> str | None:
+    """Read-only git facts, so that a result can be traced to the code it measured."""
     try:
         return subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=BENCH_DIR.parent,
-            capture_output=True,
-            text=True,
-            check=True,
+            ["git", *args], cwd=BENCH_DIR.parent, capture_output=True, text=True, check=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -358,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         "entries": len(entries),
         "queries": len(queries),
         "top_k": K,
-        "commit": git_commit(),
+        "commit": git("rev-parse", "HEAD"),
+        "uncommitted_changes": bool(git("status", "--porcelain", "--", "companin")),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "ways": {},
     }
@@ -368,9 +373,10 @@ def main(argv: list[str] | None = None) -> int:
                 "INSTANCE_PATH": os.path.join(tmp, "instance"),
                 "RATE_LIMIT": "1000000/hour",
                 "INGEST_ALLOW_PRIVATE_URLS": True,
+                # One access-log line per request would bury the report.
+                "LOG_LEVEL": "WARNING",
             }
         )
-        report["embedding_model"] = app.config.get("EMBEDDING_MODEL")
         client = app.test_client()
         for way in ways:
             # One organization per way: the two indexes must not see each other.

@@ -1,40 +1,30 @@
-"""Fetch one web page for the knowledge base without letting a URL reach what it should not.
+"""Fetch one web page for the knowledge base, connecting only where the address check allowed.
 
-A URL given to the knowledge base is chosen by a customer of the install, so fetching it is
-a classic server-side request forgery risk: it could point at the cloud metadata service,
-at the admin port of something on the same host, or at the office network. `fetch` therefore:
+Which URLs and addresses may be fetched is decided in `addresses` (see its docstring for the
+server-side request forgery rules and what `allow_private` allows). `fetch` makes that check
+hold on the wire:
 
-- accepts only http and https URLs without user names or passwords;
-- resolves the host itself and refuses it when ANY address it resolves to is not a public
-  one (private, loopback, link-local, carrier-grade NAT, multicast, reserved, unspecified,
-  site-local, or an IPv6 form that embeds such an IPv4 address);
-- then connects to exactly the address it checked, never re-resolving the name, so a DNS
-  answer that changes between the check and the connection (DNS rebinding) cannot slip
-  through; the Host header, TLS SNI and certificate check still use the name;
-- follows redirects itself, checking every hop the same way;
-- ignores proxy settings from the environment, caps the body in bytes and the whole fetch
+- it checks the URL, then connects to exactly the address it checked, never re-resolving the
+  name, so a DNS answer that changes between the check and the connection (DNS rebinding)
+  cannot slip through; the Host header, TLS SNI and certificate check still use the name;
+- it follows redirects itself, checking every hop the same way;
+- it ignores proxy settings from the environment, caps the body in bytes and the whole fetch
   (every hop, headers and body) in time.
 
-`allow_private=True` (COMPANIN_INGEST_ALLOW_PRIVATE_URLS=1) is for intranet installs and
-tests: it allows private, loopback, CGNAT and site-local addresses, but never link-local
-(where cloud metadata services live), multicast, reserved or unspecified ones, which no
-web page is served from.
+`FetchError`, `UnsafeURL` and `check_url` are defined in `addresses` and importable from here.
 """
 
 from __future__ import annotations
 
 import codecs
 import hashlib
-import ipaddress
-import re
 import socket
 import threading
 import time
 from dataclasses import dataclass
 from email.message import Message
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
-import idna  # requests' own dependency: hosts are encoded as requests encodes them
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
@@ -42,28 +32,19 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.poolmanager import PoolManager
 
+from .addresses import FetchError, UnsafeURL, check_target, check_url
+
+__all__ = [
+    "DEFAULT_USER_AGENT",
+    "FetchError",
+    "FetchedPage",
+    "UnsafeURL",
+    "check_url",
+    "content_hash",
+    "fetch",
+]
+
 DEFAULT_USER_AGENT = "CompaninBot/0.1 (+self-hosted support assistant)"
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
-_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
-_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class FetchError(Exception):
-    """A page that could not be fetched. The message is shown to the user as the source's error."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class UnsafeURL(FetchError):
-    """A URL refused before any connection: wrong scheme, credentials, or a non-public address."""
 
 
 @dataclass(frozen=True)
@@ -82,166 +63,6 @@ class FetchedPage:
 def content_hash(body: bytes) -> str:
     """The hex SHA-256 of a body: what `refresh` compares to tell whether a page changed."""
     return hashlib.sha256(body).hexdigest()
-
-
-# --- Which addresses may be reached -------------------------------------------------------
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    """The IPv4 addresses an IPv6 address carries (6to4, Teredo, local NAT64, IPv4-compatible)."""
-    found = []
-    if ip.sixtofour is not None:
-        found.append(ip.sixtofour)
-    if ip.teredo is not None:
-        found.extend(ip.teredo)
-    if ip in _NAT64_LOCAL or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
-        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-    return found
-
-
-def _refusal(ip: IPAddress, allow_private: bool) -> tuple[IPAddress, str] | None:
-    """Why `ip` may not be reached: the offending address (`ip` or one it embeds) and its
-    kind of range; None when it may be reached."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        # The kernel sends ::ffff:a.b.c.d to a.b.c.d, and a NAT64 gateway 64:ff9b::a.b.c.d
-        # to a.b.c.d: such addresses are judged as the IPv4 address they stand for.
-        if ip.ipv4_mapped is not None:
-            return _refusal(ip.ipv4_mapped, allow_private)
-        if ip in _NAT64:
-            return _refusal(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF), allow_private)
-        for inner in _embedded_ipv4(ip):
-            refused = _refusal(inner, allow_private)
-            if refused:
-                return refused
-    kind = _range_kind(ip, allow_private)
-    return (ip, kind) if kind else None
-
-
-def _range_kind(ip: IPAddress, allow_private: bool) -> str | None:
-    # Never a web page, whatever the setting: the metadata service sits on link-local.
-    if ip.is_unspecified or ip in _THIS_NETWORK:
-        return "unspecified"
-    if ip.is_link_local:
-        return "link-local"
-    if ip.is_multicast:
-        return "multicast"
-    if ip.is_loopback:  # before "reserved", which in IPv6 (::/8) includes ::1
-        return None if allow_private else "loopback"
-    if ip.is_reserved:
-        return "reserved"
-    if allow_private:
-        return None
-    if ip in _CGNAT:
-        return "carrier-grade NAT"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
-        return "site-local"
-    if ip.is_private or ip in _NAT64_LOCAL:
-        return "private"
-    if not ip.is_global:
-        return "non-public"
-    return None
-
-
-def _loose_ipv4(host: str) -> ipaddress.IPv4Address | None:
-    """Read `host` the way inet_aton does: 2130706433, 0177.0.0.1, 0x7f000001 and 127.1 all
-    mean 127.0.0.1 to the resolver, so they must mean it to the check too."""
-    parts = host.split(".")
-    if not 1 <= len(parts) <= 4:
-        return None
-    numbers = []
-    for part in parts:
-        if re.fullmatch(r"0[xX][0-9a-fA-F]*", part):
-            numbers.append(int(part[2:] or "0", 16))
-        elif re.fullmatch(r"0[0-7]*", part):
-            numbers.append(int(part, 8))
-        elif re.fullmatch(r"[1-9][0-9]*", part):
-            numbers.append(int(part))
-        else:
-            return None
-    *head, last = numbers
-    # Each leading part is one byte; the last fills the bytes that remain.
-    if any(n > 255 for n in head) or last >= 256 ** (4 - len(head)):
-        return None
-    value = last
-    for index, n in enumerate(head):
-        value += n << (8 * (3 - index))
-    return ipaddress.IPv4Address(value)
-
-
-def _ascii_host(host: str) -> str:
-    """The host as DNS and requests see it (IDNA), so we check the name that is sent."""
-    if host.isascii():
-        return host
-    try:
-        return idna.encode(host, uts46=True).decode("ascii")
-    except UnicodeError as exc:  # idna.IDNAError is one
-        raise UnsafeURL(f"the host name {host!r} is not valid") from exc
-
-
-def _resolve(host: str, port: int) -> list[IPAddress]:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise FetchError(f"cannot resolve the host name {host!r}") from exc
-    addresses: list[IPAddress] = []
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0])
-        if ip not in addresses:
-            addresses.append(ip)
-    if not addresses:
-        raise FetchError(f"the host name {host!r} has no address")
-    return addresses
-
-
-def check_url(url: str, allow_private: bool = False) -> list[str]:
-    """Check that `url` may be fetched; return the addresses a connection may then use.
-
-    Raises UnsafeURL for a refused URL (scheme, credentials, a non-public address among those
-    the host resolves to) and FetchError when the host does not resolve. Nothing is sent to
-    the host: a literal address is never resolved, a name only through the system resolver.
-    """
-    return _check(url, allow_private)[1]
-
-
-def _check(url: str, allow_private: bool) -> tuple[str, list[str]]:
-    if _CONTROL_CHARS.search(url):
-        raise UnsafeURL("the URL contains control characters")
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError as exc:
-        raise UnsafeURL(f"not a valid URL: {exc}") from exc
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise UnsafeURL(f"only http and https URLs can be fetched, not {scheme or 'no scheme'}:")
-    if "@" in parts.netloc:
-        raise UnsafeURL("URLs with a user name or password are refused")
-    if "\\" in parts.netloc:
-        raise UnsafeURL("the URL's host part contains a backslash")
-    if not parts.hostname:
-        raise UnsafeURL("the URL has no host")
-    host = _ascii_host(parts.hostname)
-    port = port or (443 if scheme == "https" else 80)
-
-    try:
-        literal: IPAddress | None = ipaddress.ip_address(host)
-    except ValueError:
-        literal = _loose_ipv4(host)
-    addresses = [literal] if literal is not None else _resolve(host, port)
-    for ip in addresses:
-        refused = _refusal(ip, allow_private)
-        if refused:
-            offending, kind = refused
-            address = f"{ip}" if offending == ip else f"{ip} (which embeds {offending})"
-            if literal is None:
-                subject = f"{host} resolves to {address},"
-            elif host.strip("[]") != ip.compressed:
-                subject = f"{host} is {address},"  # an odd notation: show what it means
-            else:
-                subject = f"{address} is"
-            raise UnsafeURL(f"refused: {subject} a {kind} address, not a public one")
-    # Scope ids (fe80::1%eth0) never get here: link-local addresses are always refused.
-    return host, [ip.compressed for ip in addresses]
 
 
 # --- Connecting to the checked address only -----------------------------------------------
@@ -438,7 +259,7 @@ def _get(
     deadline: _Deadline,
     verify: bool | str,
 ) -> requests.Response:
-    host, addresses = _check(url, allow_private)
+    host, addresses = check_target(url, allow_private)
     remaining = deadline.remaining()
     if remaining <= 0:
         raise FetchError(f"gave up after {deadline.seconds:g} s: the server is too slow")

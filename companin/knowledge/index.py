@@ -17,7 +17,7 @@ from ..db import write_transaction
 from ..models import KnowledgeChunk, KnowledgeSource
 from . import fulltext
 from .embedder import Embedder
-from .retrieval import best_per_item, fuse
+from .retrieval import best_per_item, combine
 from .vectorstore import VectorStore
 
 EMBED_BATCH = 32
@@ -81,8 +81,11 @@ class KnowledgeIndex:
         source: KnowledgeSource,
         chunks: Sequence[IndexedChunk],
         progress: Callable[[float], None] | None = None,
+        keep_pages: frozenset[str] = frozenset(),
     ) -> int:
-        """Make `chunks` the source's only chunks, everywhere; return how many."""
+        """Make the source's chunks `chunks`, everywhere, plus the chunks it already has of
+        the web pages whose content hash is in `keep_pages` (those are not embedded again).
+        Returns the source's chunk count."""
         texts, owners = [], []  # what to embed, and which chunk each vector leads to
         for position, chunk in enumerate(chunks):
             for text in (chunk.text, *chunk.probes):
@@ -90,12 +93,17 @@ class KnowledgeIndex:
                 owners.append(position)
         vectors = self.embed(texts, progress)
         with write_transaction():
-            self.drop_rows(source)
+            existing = KnowledgeChunk.select(KnowledgeChunk.id, KnowledgeChunk.page_hash).where(
+                KnowledgeChunk.source == source
+            )
+            dropped = [row.id for row in existing if row.page_hash not in keep_pages]
+            kept = len(existing) - len(dropped)
+            self._drop_rows(dropped)
             rows = [
                 KnowledgeChunk.create(
                     organization=source.organization_id,
                     source=source,
-                    ordinal=ordinal,
+                    ordinal=kept + ordinal,
                     text=chunk.text,
                     title=chunk.title,
                     page=chunk.page,
@@ -106,7 +114,11 @@ class KnowledgeIndex:
             ]
             fulltext.add((row.id, row.text, row.title) for row in rows)
         model = self.model
-        self._vectors.delete_source(source.organization_id, model, str(source.id))
+        if keep_pages:
+            # Chunks of pages without probes have one vector each, under their own id.
+            self._vectors.delete_ids(source.organization_id, model, [str(i) for i in dropped])
+        else:  # everything goes, including what an interrupted run may have left behind
+            self._vectors.delete_source(source.organization_id, model, str(source.id))
         seen: dict[int, int] = {}
         ids = []
         for owner in owners:
@@ -116,7 +128,7 @@ class KnowledgeIndex:
         if not KnowledgeSource.select().where(KnowledgeSource.id == source.id).exists():
             # Deleted while we embedded: its rows went with it, the vectors must go too.
             self.drop_vectors(source)
-        return len(rows)
+        return kept + len(rows)
 
     def remove(self, source: KnowledgeSource) -> None:
         """Delete every chunk of the source, from SQLite, FTS5 and the vector store."""
@@ -128,17 +140,17 @@ class KnowledgeIndex:
         """Forget an organization's vectors of a model no longer in use."""
         self._vectors.drop(org_id, model)
 
-    @staticmethod
-    def drop_rows(source: KnowledgeSource) -> None:
+    @classmethod
+    def drop_rows(cls, source: KnowledgeSource) -> None:
         """Delete the source's chunk rows and their full-text entries (inside a transaction)."""
-        ids = [
-            row.id
-            for row in KnowledgeChunk.select(KnowledgeChunk.id).where(
-                KnowledgeChunk.source == source
-            )
-        ]
+        query = KnowledgeChunk.select(KnowledgeChunk.id).where(KnowledgeChunk.source == source)
+        cls._drop_rows([row.id for row in query])
+
+    @staticmethod
+    def _drop_rows(ids: Sequence[int]) -> None:
         fulltext.remove(ids)
-        KnowledgeChunk.delete().where(KnowledgeChunk.source == source).execute()
+        for start in range(0, len(ids), 500):
+            KnowledgeChunk.delete().where(KnowledgeChunk.id.in_(ids[start : start + 500])).execute()
 
     def drop_vectors(self, source: KnowledgeSource) -> None:
         """Delete the source's vectors, of the current model and the one it was indexed with."""
@@ -156,20 +168,24 @@ class KnowledgeIndex:
     ) -> list[Passage]:
         """The organization's best passages for `query`, best first."""
         depth = max(4 * top_k, 40)
-        rankings, similarity = [], {}
-        query_vector = None
-        if mode in ("hybrid", "vector"):
+        similarity: dict[int, float] = {}
+        keyword: dict[int, float] = {}
+        if mode != "keyword":
             query_vector = self._embedder().embed([query])[0]
             hits = self._vectors.query(org_id, self.model, query_vector, depth * 2)
-            vector_hits = best_per_item([(int(i.split(":")[0]), s) for i, s in hits])
-            similarity = dict(vector_hits)
-            rankings.append([chunk_id for chunk_id, _ in vector_hits])
-        if mode in ("hybrid", "keyword"):
-            rankings.append([chunk_id for chunk_id, _ in fulltext.search(org_id, query, depth)])
-        fused = fuse(rankings)
-        rows = _chunk_rows(org_id, [chunk_id for chunk_id, _ in fused])
+            similarity = best_per_item([(_chunk_of(i), score) for i, score in hits])
+        if mode != "vector":
+            keyword = dict(fulltext.search(org_id, query, depth))
+        if mode == "hybrid":
+            # A keyword hit beyond the nearest vectors is scored with its true similarity.
+            missing = [chunk_id for chunk_id in keyword if chunk_id not in similarity]
+            similarity.update(self._similarities(org_id, query_vector, missing))
+            ordered = combine(similarity, keyword)
+        else:
+            ordered = combine(similarity, keyword, vector_weight=1.0 if mode == "vector" else 0.0)
+        rows = _chunk_rows(org_id, [chunk_id for chunk_id, _ in ordered[: 4 * depth]])
         passages = []
-        for chunk_id, score in fused:
+        for chunk_id, score in ordered:
             row = rows.get(chunk_id)
             if row is None or (allowed and not allowed(row.source)):
                 continue
@@ -177,6 +193,23 @@ class KnowledgeIndex:
             if len(passages) == top_k:
                 break
         return passages
+
+    def _similarities(
+        self, org_id: uuid.UUID, query_vector: np.ndarray, chunk_ids: Sequence[int]
+    ) -> dict[int, float]:
+        """Cosine similarity of the query to each chunk (its best vector)."""
+        if not chunk_ids:
+            return {}
+        ids = [f"{c}{suffix}" for c in chunk_ids for suffix in ("", ":1")]
+        vectors = self._vectors.get(org_id, self.model, ids)
+        return best_per_item(
+            [(_chunk_of(i), float(vector @ query_vector)) for i, vector in vectors.items()]
+        )
+
+
+def _chunk_of(vector_id: str) -> int:
+    """The chunk a vector leads to: "123" and "123:1" both lead to chunk 123."""
+    return int(vector_id.split(":")[0])
 
 
 def _chunk_rows(org_id: uuid.UUID, chunk_ids: Sequence[int]) -> dict[int, KnowledgeChunk]:

@@ -86,6 +86,15 @@ class VectorStore:
             for vector_id, distance in zip(result["ids"][0], result["distances"][0], strict=True)
         ]
 
+    def get(self, org_id: uuid.UUID, model: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of those `ids` that exist."""
+        result = self._collection(org_id, model).get(ids=list(ids), include=["embeddings"])
+        return dict(zip(result["ids"], np.asarray(result["embeddings"]), strict=True))
+
+    def delete_ids(self, org_id: uuid.UUID, model: str, ids: Sequence[str]) -> None:
+        if ids:
+            self._collection(org_id, model).delete(ids=list(ids))
+
     def delete_source(self, org_id: uuid.UUID, model: str, source_id: str) -> None:
         self._collection(org_id, model).delete(where={"source_id": source_id})
 

@@ -113,7 +113,9 @@ class PassageSchema(ma.Schema):
     url = ma.fields.String(allow_none=True)
     page = ma.fields.Integer(allow_none=True)
     text = ma.fields.String()
-    score = ma.fields.Float(metadata={"description": "Fused relevance, 1.0 = first everywhere."})
+    score = ma.fields.Float(
+        metadata={"description": "Relevance: 0.9 x similarity + 0.1 x keyword score (0 to 1)."}
+    )
     similarity = ma.fields.Float(
         allow_none=True, metadata={"description": "Cosine similarity to the query, if known."}
     )

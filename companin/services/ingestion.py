@@ -49,8 +49,9 @@ class Ingestion:
 
     # --- the queue --------------------------------------------------------------------
 
-    def submit(self, source_id: uuid.UUID) -> Future:
-        return self._executor.submit(self._run_in_thread, source_id)
+    def submit(self, source_id: uuid.UUID, full: bool = False) -> Future:
+        """Queue a source. `full`: index everything again, trusting nothing already indexed."""
+        return self._executor.submit(self._run_in_thread, source_id, full)
 
     def recover(self) -> int:
         """Run again every source a previous process left `processing`."""
@@ -59,27 +60,27 @@ class Ingestion:
                 s.id for s in KnowledgeSource.select().where(KnowledgeSource.status == "processing")
             ]
         for source_id in stuck:
-            self.submit(source_id)
+            self.submit(source_id, full=True)
         return len(stuck)
 
-    def _run_in_thread(self, source_id: uuid.UUID) -> None:
+    def _run_in_thread(self, source_id: uuid.UUID, full: bool) -> None:
         with db.connection_context():
             try:
-                self.run(source_id)
+                self.run(source_id, full)
             except Exception as error:  # noqa: BLE001 - a job must never kill the worker
                 log.error("ingestion of %s failed: %s", source_id, type(error).__name__)
                 _finish(source_id, status="failed", error="Internal error while processing")
 
     # --- one job ----------------------------------------------------------------------
 
-    def run(self, source_id: uuid.UUID) -> None:
+    def run(self, source_id: uuid.UUID, full: bool = False) -> None:
         """Index one source now, in this thread."""
         source = KnowledgeSource.get_or_none(KnowledgeSource.id == source_id)
         if source is None:  # deleted while queued
             return
         try:
             if source.type == "url":
-                self._run_url(source)
+                self._run_url(source, full)
                 return
             chunks = self._file_chunks(source) if source.type == "file" else qa_chunks(source)
         except (DocumentError, FetchError) as error:
@@ -87,15 +88,19 @@ class Ingestion:
             return
         self._index(source, chunks)
 
-    def _index(self, source: KnowledgeSource, chunks: list[IndexedChunk], **fields) -> None:
-        count = self.index.replace(source, chunks, progress=lambda done: _progress(source, done))
+    def _index(
+        self,
+        source: KnowledgeSource,
+        chunks: list[IndexedChunk],
+        keep_pages: frozenset[str] = frozenset(),
+        **fields,
+    ) -> None:
+        count = self.index.replace(
+            source, chunks, progress=lambda done: _progress(source, done), keep_pages=keep_pages
+        )
+        fields.setdefault("error", None)
         _finish(
-            source.id,
-            status="ready",
-            chunk_count=count,
-            error=None,
-            embedding_model=self.index.model,
-            **fields,
+            source.id, status="ready", chunk_count=count, embedding_model=self.index.model, **fields
         )
 
     def _fail(self, source: KnowledgeSource, message: str) -> None:
@@ -137,10 +142,11 @@ class Ingestion:
             timeout_s=self.settings.fetch_timeout_s,
         )
 
-    def _run_url(self, source: KnowledgeSource) -> None:
-        """Fetch the page (and its crawl); re-index only if some page's content changed."""
+    def _run_url(self, source: KnowledgeSource, full: bool) -> None:
+        """Fetch the page (and its crawl); on a refresh, embed only the pages that changed."""
         crawl_options = source.crawl or {}
         refreshing = source.fetched_at is not None
+        skipped: list[str] = []
         try:
             pages = list(
                 crawl(
@@ -148,6 +154,7 @@ class Ingestion:
                     max_pages=int(crawl_options.get("max_pages", 1)),
                     same_domain=bool(crawl_options.get("same_domain", True)),
                     fetch=self._fetch,
+                    on_error=lambda url, error: skipped.append(f"{url} ({error})"),
                 )
             )
         except (FetchError, DocumentError) as error:
@@ -158,22 +165,34 @@ class Ingestion:
             return
         hashes = {page.url: content_hash(page.body) for page in pages}
         overall = content_hash("\n".join(f"{u} {h}" for u, h in sorted(hashes.items())).encode())
-        if refreshing and overall == source.content_hash:
+        if refreshing and not full and overall == source.content_hash:
             _finish(source.id, status="ready", error=None, fetched_at=utcnow())
             return
-        chunks = []
+        # A page whose content hash we indexed before keeps its chunks and vectors. After an
+        # interrupted run (`full`), nothing is trusted and everything is indexed again.
+        known = set() if full else _indexed_page_hashes(source)
+        chunks, kept = [], set()
         for page in pages:
+            if hashes[page.url] in known:
+                kept.add(hashes[page.url])
+                continue
             try:
                 chunks += self._document_chunks(
                     page.body, None, None, url=page.url, page_hash=hashes[page.url]
                 )
             except DocumentError as error:
                 log.info("skipping %s: %s", page.url, error)
-        if not chunks:
+        if not chunks and not kept:
             self._fail(source, "No readable text on the page(s)")
             return
         self._index(
-            source, chunks, content_hash=overall, fetched_at=utcnow(), page_count=len(pages)
+            source,
+            chunks,
+            keep_pages=frozenset(kept),
+            content_hash=overall,
+            fetched_at=utcnow(),
+            page_count=len(pages),
+            error=_skipped_note(skipped),
         )
 
     # --- a new embedding model ---------------------------------------------------------
@@ -195,6 +214,19 @@ class Ingestion:
         for org_id, old_model in replaced:
             self.index.drop_model(org_id, old_model)
         return done
+
+
+def _skipped_note(skipped: list[str]) -> str | None:
+    """What a ready crawl could not read, for the source's `error`."""
+    if not skipped:
+        return None
+    shown = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+    return f"{len(skipped)} page(s) skipped: {shown}"
+
+
+def _indexed_page_hashes(source: KnowledgeSource) -> set[str]:
+    query = KnowledgeChunk.select(KnowledgeChunk.page_hash).where(KnowledgeChunk.source == source)
+    return {row.page_hash for row in query.distinct() if row.page_hash}
 
 
 def stored_chunks(source: KnowledgeSource) -> list[IndexedChunk]:
