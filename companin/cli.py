@@ -48,7 +48,7 @@ def init(with_demo: bool) -> None:
     click.echo(f"Instance ready in {app.instance_path}")
     if with_demo:
         with app.app_context():
-            details = demo.ensure_demo(app.instance_path)
+            details = demo.ensure_demo(app.instance_path, app.extensions["companin"].ingestion)
         click.echo(
             f"Demo organization (credentials also in {demo.credentials_path(app.instance_path)}):"
         )

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 
+from ..auth import SERVER, Principal
 from ..db import write_transaction
 from ..models import Assistant, WidgetConfig
+from .ingestion import Ingestion
+from .knowledge import create_qa
 from .organizations import create_organization
 
 DEMO_FILE = "demo-credentials.json"
@@ -16,8 +20,26 @@ def credentials_path(instance_path: str) -> str:
     return os.path.join(instance_path, DEMO_FILE)
 
 
-def ensure_demo(instance_path: str) -> dict[str, str]:
-    """Create the demo organization on the first call; later calls return what was made.
+DEMO_FAQ = (
+    ("What are your business hours?", "We are open Monday to Friday, 9 AM to 6 PM EST."),
+    (
+        "How long does shipping take?",
+        "Standard shipping takes 3 to 5 business days; express shipping arrives in 1 to 2.",
+    ),
+    (
+        "What is your return policy?",
+        "You can return any unused item within 30 days of delivery for a full refund.",
+    ),
+    (
+        "How do I reset my password?",
+        "Go to Settings, choose Security and click Reset Password; we email you a link.",
+    ),
+)
+
+
+def ensure_demo(instance_path: str, ingestion: Ingestion) -> dict[str, str]:
+    """Create the demo organization, with an assistant, a widget config and a few Q&A pairs,
+    on the first call; later calls return what was made.
 
     Its credentials are kept in the instance folder (mode 0600) so that `make run` can
     show them every time: this is a throwaway organization on the user's own machine.
@@ -42,6 +64,9 @@ def ensure_demo(instance_path: str) -> dict[str, str]:
             suggested_questions=["What are your business hours?"],
             theme={"primary_color": "#2563eb", "position": "bottom-right", "title": "Support"},
         )
+    principal = Principal(kind=SERVER, org_id=uuid.UUID(credentials.organization_id))
+    for question, answer in DEMO_FAQ:
+        create_qa(principal, {"question": question, "answer": answer, "source": "demo"}, ingestion)
     details = {
         "organization_id": credentials.organization_id,
         "client_id": credentials.client_id,
