@@ -211,6 +211,7 @@ def check_target(url: str, allow_private: bool) -> tuple[str, list[str]]:
                 subject = f"{host} is {address},"  # an odd notation: show what it means
             else:
                 subject = f"{address} is"
-            raise UnsafeURL(f"refused: {subject} a {kind} address, not a public one")
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise UnsafeURL(f"refused: {subject} {article} {kind} address, not a public one")
     # Scope ids (fe80::1%eth0) never get here: link-local addresses are always refused.
     return host, [ip.compressed for ip in addresses]

@@ -165,13 +165,17 @@ def refresh_url(
     principal: Principal, source_id: uuid.UUID, ingestion: Ingestion
 ) -> KnowledgeSource:
     source = get_source(principal, source_id, type="url")
-    if source.status == "processing":
-        raise Conflict("This source is being processed already")
     with write_transaction():
-        source.status, source.progress = "processing", 0.0
-        source.save()
+        # One UPDATE that checks and claims, so two refreshes at once cannot both start.
+        claimed = (
+            KnowledgeSource.update(status="processing", progress=0.0)
+            .where(KnowledgeSource.id == source.id, KnowledgeSource.status != "processing")
+            .execute()
+        )
+    if not claimed:
+        raise Conflict("This source is being processed already")
     ingestion.submit(source.id)
-    return source
+    return KnowledgeSource.get_by_id(source.id)
 
 
 def update_source(
