@@ -36,6 +36,7 @@ def app_config(app_config):
     # The worlds hold a web page source on loopback (refused by default, as it should be).
     return {**app_config, "INGEST_ALLOW_PRIVATE_URLS": True}
 
+
 API = "/api/v1"
 ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 # Converters that carry a row's key (uuid ids; strings for contexts' user_reference).

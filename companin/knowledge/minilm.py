@@ -9,15 +9,15 @@ already declares, and each step is a few lines a reader can check against BERT.
 What makes it as fast as sentence-transformers on torch:
 - Texts are packed, not padded: the dense layers see only real tokens and attention runs
   per text over its own tokens, so no mask is needed and no work is spent on padding.
-- Activations are kept feature-major, (features, tokens), so every product is
-  weights @ activations: OpenBLAS handles that orientation up to twice as fast when there
-  are few tokens (a search query), and no slower with many.
+- Activations are feature-major, (features, tokens), so every product is weights @ x:
+  OpenBLAS does that up to twice as fast when there are few tokens (a search query).
 - A batch is shared out among one thread per core, each running the whole network on its
-  share with single-threaded BLAS: numpy releases the GIL in its loops, no thread waits
-  for another between layers, and the element-wise work (GELU, layer norm, softmax) runs
-  on all cores in cache-sized tiles instead of on one core.
-- Weights are concatenated once at load (one QKV product per layer), the attention scale is
-  folded into the query weights, and buffers are reused across layers.
+  share with single-threaded BLAS: numpy releases the GIL in its loops, no thread waits for
+  another between layers, and the element-wise work runs on every core, not on one.
+- Fewer passes over memory: biases ride in the products (a row of ones in the input, the
+  bias as a weight column), softmax denominators too (a row of ones under each head's
+  values), the attention scale is folded into the query weights, GELU runs in L2-sized
+  tiles, and buffers are reused across layers.
 """
 
 from __future__ import annotations
@@ -316,7 +316,7 @@ def _attention(
         for lo, hi in spans:
             if unsafe[lo:hi].any():
                 _attend(qkv, ctx, lo, hi, scratch, careful=True)
-    per_head /= per_head[:, _HEAD_DIM:]  # each ones row becomes 1, facing a zero weight
+    per_head /= per_head[:, _HEAD_DIM:]  # and each denominator row becomes a row of ones
 
 
 def _attend(

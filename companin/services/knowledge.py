@@ -75,6 +75,12 @@ def update_qa(
     principal: Principal, source_id: uuid.UUID, fields: dict[str, Any], ingestion: Ingestion
 ) -> KnowledgeSource:
     source = get_source(principal, source_id, type="qa")
+    if (
+        "question" in fields
+        and "title" not in fields
+        and source.title == _title_from(source.question)
+    ):
+        fields["title"] = _title_from(fields["question"])  # a title taken from the question
     if "source" in fields:
         fields["origin"] = fields.pop("source")
     if "assistant_ids" in fields:
