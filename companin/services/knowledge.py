@@ -16,7 +16,7 @@ from ..knowledge.documents import DocumentError
 from ..knowledge.fetcher import UnsafeURL, check_url
 from ..knowledge.index import Passage
 from ..models import Assistant, KnowledgeSource
-from .ingestion import Ingestion, qa_chunks, upload_path
+from .ingestion import Ingestion, upload_path
 from .records import owned
 
 
@@ -95,13 +95,8 @@ def update_qa(
 
 
 def _index_now(source: KnowledgeSource, ingestion: Ingestion) -> KnowledgeSource:
-    count = ingestion.index.replace(source, qa_chunks(source))
-    with write_transaction():
-        source.status, source.chunk_count, source.progress = "ready", count, 1.0
-        source.embedding_model = ingestion.index.model
-        source.error = None
-        source.save()
-    return source
+    ingestion.run(source.id)
+    return KnowledgeSource.get_by_id(source.id)
 
 
 def create_file(
