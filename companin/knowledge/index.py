@@ -183,15 +183,20 @@ class KnowledgeIndex:
             ordered = combine(similarity, keyword)
         else:
             ordered = combine(similarity, keyword, vector_weight=1.0 if mode == "vector" else 0.0)
-        rows = _chunk_rows(org_id, [chunk_id for chunk_id, _ in ordered[: 4 * depth]])
-        passages = []
-        for chunk_id, score in ordered:
-            row = rows.get(chunk_id)
-            if row is None or (allowed and not allowed(row.source)):
-                continue
-            passages.append(_passage(row, score, similarity.get(chunk_id)))
-            if len(passages) == top_k:
-                break
+        passages: list[Passage] = []
+        # Rows are read a few at a time: most searches need only the first top_k candidates,
+        # unless some belong to sources this assistant may not use (or were just deleted).
+        step = 2 * top_k
+        for start in range(0, len(ordered), step):
+            batch = ordered[start : start + step]
+            rows = _chunk_rows(org_id, [chunk_id for chunk_id, _ in batch])
+            for chunk_id, score in batch:
+                row = rows.get(chunk_id)
+                if row is None or (allowed and not allowed(row.source)):
+                    continue
+                passages.append(_passage(row, score, similarity.get(chunk_id)))
+                if len(passages) == top_k:
+                    return passages
         return passages
 
     def _similarities(
