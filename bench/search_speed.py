@@ -11,15 +11,17 @@ What it does, in a fresh temporary instance (nothing in companin is patched or m
 1. generates, deterministically, a help-centre corpus of Markdown and text files (invented
    products, troubleshooting, shipping, returns, billing... a vocabulary of a few thousand
    words) large enough for the target number of chunks (the chunker's own count decides);
-2. starts ``companin serve`` on a free port and uploads the files through
-   ``POST /knowledge/files/``, timing from the first upload to the last source ``ready``;
-   adds some Q&A pairs through ``POST /knowledge/qa/`` (indexed synchronously, timed apart);
-3. embeds the very chunk texts the server stored (read back from its SQLite database), in
-   the server's batches of 32 per source, with ``get_embedder("")`` in this process while
-   the server is idle: the raw embedder throughput the ingestion is compared with;
+2. starts ``companin serve`` on a free port and, file after file, uploads one through
+   ``POST /knowledge/files/`` and times it from the upload to ``ready``, then embeds the
+   very chunk texts the server stored (read back from its SQLite database) with
+   ``get_embedder("")`` in this process, in the server's batches of 32, while the server
+   is idle: the raw embedder throughput the ingestion is compared with. Alternating file by
+   file makes a change in the machine's load fall on both sides alike;
+3. adds some Q&A pairs through ``POST /knowledge/qa/`` (indexed in the request, timed);
 4. sends varied customer-style queries, one after the other from a keep-alive
-   ``requests.Session`` (after a warm-up), in hybrid, vector and keyword mode, and reports
-   client-side p50/p95/p99;
+   ``requests.Session`` (after a warm-up): every query in hybrid mode, some also in vector
+   and keyword mode, next to a request that searches nothing (the framework's floor), all
+   interleaved; reports client-side p50/p95/p99;
 5. stops the server, then times the steps of a search inside this process (query embedding,
    Chroma query, FTS5 query, row lookup, the whole view through Flask's test client) on the
    same instance, to show where the time goes.
@@ -63,7 +65,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import requests  # noqa: E402
@@ -624,27 +626,47 @@ def load() -> float:
 # ---------------------------------------------------------------------------- phases
 
 
-@dataclass
-class Ingested:
-    sources: list[dict] = field(default_factory=list)  # id, name, bytes, chunks, ready_s
-    seconds: float = 0.0
-    uploaded_s: float = 0.0  # the upload requests alone
-    chunks: int = 0
+def stored_chunk_texts(instance: Path, source_id: str) -> list[str]:
+    """The chunk texts the server stored for a source, in chunk order."""
+    connection = sqlite3.connect(f"file:{instance / 'companin.db'}?mode=ro", uri=True)
+    try:
+        # peewee keeps UUIDs as 32 hex digits in SQLite; accept the dashed form too.
+        keys = (uuid.UUID(source_id).hex, str(uuid.UUID(source_id)))
+        rows = connection.execute(
+            "SELECT text FROM knowledge_chunk WHERE source_id IN (?, ?) ORDER BY ordinal", keys
+        ).fetchall()
+        return [text for (text,) in rows]
+    finally:
+        connection.close()
 
 
-def ingest_files(
-    session: requests.Session, url: str, files: list[tuple[str, bytes]], timeout: float
-) -> Ingested:
-    """Upload every file, then wait for each to be ready, oldest first.
-
-    The worker takes sources in the order they came (one thread, first in first out), so
-    polling only the oldest unfinished one is enough to see each finish, and keeps the
-    polling from competing with the ingestion for the server's CPU.
-    """
-    result = Ingested()
+def embed_like_ingestion(embedder, texts: list[str]) -> float:
+    """Seconds to embed `texts` as the ingestion does (batches of 32 in order), nothing else."""
     start = time.perf_counter()
-    for name, data in files:
+    for first in range(0, len(texts), EMBED_BATCH):
+        embedder.embed(texts[first : first + EMBED_BATCH])
+    return time.perf_counter() - start
+
+
+def ingest_and_compare(
+    session: requests.Session,
+    url: str,
+    instance: Path,
+    files: list[tuple[str, bytes]],
+    embedder,
+    timeout: float,
+) -> dict:
+    """For each file in turn: upload it and time it to `ready` (the server is otherwise
+    idle), then embed the chunk texts the server stored with the raw embedder in this
+    process (the server then idle). Alternating file by file lets a change in the load
+    that other work puts on the machine fall on both sides alike."""
+    per_file = []
+    ingest_s = raw_s = 0.0
+    chunks = 0
+    for number, (name, data) in enumerate(files, start=1):
         kind = "text/markdown" if name.endswith(".md") else "text/plain"
+        load_before = load()
+        start = time.perf_counter()
         source = expect(
             session.post(
                 f"{url}{API}/knowledge/files/",
@@ -653,34 +675,53 @@ def ingest_files(
             ),
             201,
         )
-        result.sources.append({"id": source["id"], "name": name, "bytes": len(data)})
-    uploaded = time.perf_counter() - start
-    last_report = time.perf_counter()
-    for entry in result.sources:
-        while True:
-            source = expect(session.get(f"{url}{API}/knowledge/sources/{entry['id']}"), 200)
-            now = time.perf_counter()
-            if source["status"] != "processing":
-                break
-            if now - start > timeout:
-                raise BenchError(f"{entry['name']} still processing after {timeout:.0f} s")
-            if now - last_report > 15:
-                done = sum(e.get("chunks", 0) for e in result.sources)
-                print(
-                    f"  {now - start:6.0f} s: {done} chunks ready, {entry['name']} at "
-                    f"{source['progress']:.0%}",
-                    flush=True,
-                )
-                last_report = now
+        while source["status"] == "processing":
+            if time.perf_counter() - start > timeout:
+                raise BenchError(f"{name} still processing after {timeout:.0f} s")
+            # One cheap request every 0.2 s: under 1% of the file's time is lost to it.
             time.sleep(0.2)
+            source = expect(session.get(f"{url}{API}/knowledge/sources/{source['id']}"), 200)
+        ingested = time.perf_counter() - start
         if source["status"] != "ready":
-            raise BenchError(f"{entry['name']} ended {source['status']}: {source['error']}")
-        entry["chunks"] = source["chunk_count"]
-        entry["ready_s"] = round(now - start, 3)
-    result.seconds = now - start
-    result.chunks = sum(e["chunks"] for e in result.sources)
-    result.uploaded_s = uploaded
-    return result
+            raise BenchError(f"{name} ended {source['status']}: {source['error']}")
+        texts = stored_chunk_texts(instance, source["id"])
+        if len(texts) != source["chunk_count"]:
+            raise BenchError(f"{name}: {len(texts)} chunks stored, {source['chunk_count']} said")
+        raw = embed_like_ingestion(embedder, texts)
+        ingest_s, raw_s, chunks = ingest_s + ingested, raw_s + raw, chunks + len(texts)
+        per_file.append(
+            {
+                "file": name,
+                "bytes": len(data),
+                "chunks": len(texts),
+                "ingest_s": round(ingested, 3),
+                "raw_embed_s": round(raw, 3),
+                "ratio": round(raw / ingested, 3),
+                "load_1min": load_before,
+            }
+        )
+        print(
+            f"  {number:2d}/{len(files)} {name}: {len(texts)} chunks, ingestion "
+            f"{len(texts) / ingested:5.1f}/s, raw embedder {len(texts) / raw:5.1f}/s "
+            f"(load {load_before})",
+            flush=True,
+        )
+    return {
+        "ingestion": {
+            "chunks": chunks,
+            "seconds": round(ingest_s, 3),
+            "chunks_per_s": round(chunks / ingest_s, 2),
+        },
+        "raw_embedder": {
+            "model": embedder.name,
+            "chunks": chunks,
+            "seconds": round(raw_s, 3),
+            "chunks_per_s": round(chunks / raw_s, 2),
+            "batch": EMBED_BATCH,
+        },
+        "ratio": round(raw_s / ingest_s, 3),
+        "files": per_file,
+    }
 
 
 def add_qa_pairs(session: requests.Session, url: str, pairs: list[dict]) -> dict:
@@ -693,51 +734,6 @@ def add_qa_pairs(session: requests.Session, url: str, pairs: list[dict]) -> dict
         if source["status"] != "ready":
             raise BenchError(f"Q&A pair not ready at once: {source}")
     return {"pairs": len(pairs), **latency_summary(times)} if times else {"pairs": 0}
-
-
-def stored_chunk_texts(instance: Path, source_ids: list[str]) -> list[list[str]]:
-    """The chunk texts the server stored, per source in upload order, in chunk order."""
-    connection = sqlite3.connect(f"file:{instance / 'companin.db'}?mode=ro", uri=True)
-    try:
-        by_source = []
-        for source_id in source_ids:
-            # peewee keeps UUIDs as 32 hex digits in SQLite; accept the dashed form too.
-            keys = (uuid.UUID(source_id).hex, str(uuid.UUID(source_id)))
-            rows = connection.execute(
-                "SELECT text FROM knowledge_chunk WHERE source_id IN (?, ?) ORDER BY ordinal",
-                keys,
-            ).fetchall()
-            by_source.append([text for (text,) in rows])
-        return by_source
-    finally:
-        connection.close()
-
-
-def raw_embedder(texts_by_source: list[list[str]]) -> dict:
-    """Embed the texts as the ingestion does (batches of 32 within a source), nothing else."""
-    from companin.knowledge.embedder import get_embedder
-
-    embedder = get_embedder("")
-    embedder.embed(texts_by_source[0][:EMBED_BATCH])  # loads the weights: not timed
-    count = 0
-    batch_times = []
-    start = time.perf_counter()
-    for texts in texts_by_source:
-        for first in range(0, len(texts), EMBED_BATCH):
-            batch_start = time.perf_counter()
-            vectors = embedder.embed(texts[first : first + EMBED_BATCH])
-            batch_times.append(time.perf_counter() - batch_start)
-            count += len(vectors)
-    seconds = time.perf_counter() - start
-    tokens = [embedder.count_tokens(t) for ts in texts_by_source for t in ts[:200]]
-    return {
-        "model": embedder.name,
-        "chunks": count,
-        "seconds": round(seconds, 3),
-        "chunks_per_s": round(count / seconds, 2),
-        "batch_ms_p50": round(1000 * statistics.median(batch_times), 1),
-        "tokens_per_chunk_mean": round(statistics.mean(tokens), 1) if tokens else None,
-    }
 
 
 def latency_summary(seconds: list[float]) -> dict:
@@ -758,25 +754,50 @@ def latency_summary(seconds: list[float]) -> dict:
 
 
 def run_searches(
-    session: requests.Session, url: str, queries: list[str], mode: str, warmup: list[str]
+    session: requests.Session, url: str, queries: list[str], per_mode: int, warmup: list[str]
 ) -> dict:
-    """Sequential searches from one keep-alive session; client-side latency of each."""
+    """Sequential requests from one keep-alive session, client-side latency of each.
 
-    def search(query: str) -> tuple[float, int]:
+    Every query is searched in hybrid mode, the first `per_mode` also in vector and keyword
+    mode, and an authenticated request that does no search (listing the organization's
+    assistants: the framework's floor) goes with each of those; interleaved, so that a
+    change in the machine's load falls on every kind alike.
+    """
+
+    def search(query: str, mode: str) -> tuple[float, int]:
         body = {"query": query, "top_k": 5, "mode": mode}
         start = time.perf_counter()
         response = session.post(f"{url}{API}/knowledge/search", json=body)
         elapsed = time.perf_counter() - start
         return elapsed, len(expect(response, 200))
 
+    def floor() -> float:
+        start = time.perf_counter()
+        response = session.get(f"{url}{API}/assistants/")
+        elapsed = time.perf_counter() - start
+        expect(response, 200)
+        return elapsed
+
     for query in warmup:
-        search(query)
-    times, empty = [], 0
-    for query in queries:
-        elapsed, found = search(query)
-        times.append(elapsed)
-        empty += found == 0
-    return {**latency_summary(times), "empty_results": empty}
+        for mode in MODES:
+            search(query, mode)
+        floor()
+    times: dict[str, list[float]] = {mode: [] for mode in MODES}
+    times["floor"] = []
+    empty = dict.fromkeys(MODES, 0)
+    for number, query in enumerate(queries):
+        modes = MODES if number < per_mode else ("hybrid",)
+        for mode in modes:
+            elapsed, found = search(query, mode)
+            times[mode].append(elapsed)
+            empty[mode] += found == 0
+        if number < per_mode:
+            times["floor"].append(floor())
+    result = {
+        mode: {**latency_summary(times[mode]), "empty_results": empty[mode]} for mode in MODES
+    }
+    result["no search (GET /assistants/)"] = latency_summary(times["floor"])
+    return result
 
 
 def breakdown(instance: Path, org_id: str, headers: dict, queries: list[str]) -> dict:
@@ -794,6 +815,7 @@ def breakdown(instance: Path, org_id: str, headers: dict, queries: list[str]) ->
     from companin import create_app
     from companin.db import db
     from companin.knowledge import fulltext
+    from companin.knowledge import index as index_module
 
     app = create_app(
         {"INSTANCE_PATH": str(instance), "RATE_LIMIT": "100000000/hour", "LOG_LEVEL": "WARNING"}
@@ -821,6 +843,7 @@ def breakdown(instance: Path, org_id: str, headers: dict, queries: list[str]) ->
         # The private attributes are read, never replaced; if they move, skip that part.
         embedder = getattr(index, "_embedder", lambda: None)()
         vectors = getattr(index, "_vectors", None)
+        rows_of = getattr(index_module, "_chunk_rows", None)
         for _ in range(2):  # the first round warms caches up and is not kept
             steps.clear()
             for query in queries:
@@ -831,7 +854,17 @@ def breakdown(instance: Path, org_id: str, headers: dict, queries: list[str]) ->
                             "Chroma query (80 nearest)",
                             lambda v=vector: vectors.query(org, model, v, 80),
                         )
-                timed("FTS5 query (40 best)", lambda q=query: fulltext.search(org, q, 40))
+                keyword = timed("FTS5 query (40 best)", lambda q=query: fulltext.search(org, q, 40))
+                if rows_of is not None:
+                    # Chunk rows (with their source) for the top 5 of the candidates both
+                    # lists bring, and for all of them: what reading rows costs per row.
+                    candidates = [c for c, _ in keyword]
+                    if vectors is not None and embedder is not None:
+                        near = vectors.query(org, model, vector, 80)
+                        candidates += [int(i.split(":")[0]) for i, _ in near]
+                    candidates = list(dict.fromkeys(candidates))
+                    timed("row lookup, 5 rows", lambda c=candidates: rows_of(org, c[:5]))
+                    timed("row lookup, all candidates (~100)", lambda c=candidates: rows_of(org, c))
                 timed("KnowledgeIndex.search, all", lambda q=query: index.search(org, q, top_k=5))
                 timed("the view via test client, all", lambda q=query: view(q))
         profiler = cProfile.Profile()
@@ -900,7 +933,7 @@ def print_table(report: dict) -> None:
     )
     print()
     print(
-        f"{'search (client side, sequential)':34} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} "
+        f"{'client side, sequential':34} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} "
         f"{'p99 ms':>8} {'max ms':>8}"
     )
     for mode, s in report["search"].items():
@@ -912,7 +945,7 @@ def print_table(report: dict) -> None:
         print()
         print("where a hybrid search's time goes (in-process, same instance):")
         for step, s in report["breakdown"]["steps"].items():
-            print(f"  {step:32} p50 {s['p50_ms']:7.2f} ms   p99 {s['p99_ms']:7.2f} ms")
+            print(f"  {step:34} p50 {s['p50_ms']:7.2f} ms   p99 {s['p99_ms']:7.2f} ms")
     print()
     print(f"{'goal':50} {'measured':>12}  result")
     for goal in report["goals"]:
@@ -932,6 +965,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to reach ready")
     parser.add_argument("--no-breakdown", action="store_true", help="skip the step timings")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="build the instance in this new folder, kept"
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 if a goal is missed")
     args = parser.parse_args(argv)
 
@@ -967,9 +1003,19 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     from companin import create_app
+    from companin.knowledge.embedder import get_embedder
     from companin.services.organizations import create_organization
 
-    with tempfile.TemporaryDirectory(prefix="companin-search-bench-") as tmp:
+    # Loaded now, before the server starts: both then run the same code and weights.
+    embedder = get_embedder("")
+    embedder.embed(["warm up"])
+
+    if args.keep:
+        args.keep.mkdir(parents=True)  # a new folder: never mix with an earlier instance
+        workdir = contextlib.nullcontext(str(args.keep))
+    else:
+        workdir = tempfile.TemporaryDirectory(prefix="companin-search-bench-")
+    with workdir as tmp:
         instance = Path(tmp) / "instance"
         app = create_app({"INSTANCE_PATH": str(instance)})
         with app.app_context():
@@ -986,46 +1032,28 @@ def main(argv: list[str] | None = None) -> int:
                 session.post(f"{server.url}{API}/knowledge/search", json={"query": "warm up"}),
                 200,
             )
-            print(f"ingesting {len(files)} files through {server.url}...", flush=True)
-            report["load_1min"]["before_ingestion"] = load()
-            ingested = ingest_files(session, server.url, files, args.timeout)
-            report["load_1min"]["after_ingestion"] = load()
-            report["ingestion"] = {
-                "chunks": ingested.chunks,
-                "seconds": round(ingested.seconds, 3),
-                "upload_requests_s": round(ingested.uploaded_s, 3),
-                "chunks_per_s": round(ingested.chunks / ingested.seconds, 2),
-                "files": ingested.sources,
-            }
             print(
-                f"  {ingested.chunks} chunks in {ingested.seconds:.1f} s: "
-                f"{ingested.chunks / ingested.seconds:.1f} chunks/s",
+                f"ingesting {len(files)} files through {server.url}, each followed by the raw "
+                "embedder on its chunks...",
                 flush=True,
             )
+            compared = ingest_and_compare(
+                session, server.url, instance, files, embedder, args.timeout
+            )
+            report["ingestion"] = {**compared["ingestion"], "files": compared["files"]}
+            report["raw_embedder"] = compared["raw_embedder"]
+            report["ingestion_to_raw_ratio"] = compared["ratio"]
+            report["load_1min"]["after_ingestion"] = load()
             print(f"adding {len(pairs)} Q&A pairs...", flush=True)
             report["qa"] = add_qa_pairs(session, server.url, pairs)
+            report["chunks_indexed"] = compared["ingestion"]["chunks"] + len(pairs)
 
-            print("embedding the same chunk texts with the raw embedder...", flush=True)
-            texts_by_source = stored_chunk_texts(instance, [s["id"] for s in ingested.sources])
-            stored = sum(len(t) for t in texts_by_source)
-            if stored != ingested.chunks:
-                raise BenchError(f"{stored} chunks in SQLite, the sources say {ingested.chunks}")
-            report["load_1min"]["before_raw_embedder"] = load()
-            report["raw_embedder"] = raw_embedder(texts_by_source)
-            report["load_1min"]["after_raw_embedder"] = load()
-            ratio = report["ingestion"]["chunks_per_s"] / report["raw_embedder"]["chunks_per_s"]
-            report["ingestion_to_raw_ratio"] = round(ratio, 3)
             print(
-                f"  {report['raw_embedder']['chunks_per_s']:.1f} chunks/s; ratio {ratio:.3f}",
+                f"searching: {len(queries)} hybrid queries, {args.mode_queries} in each other "
+                "mode, interleaved...",
                 flush=True,
             )
-
-            report["chunks_indexed"] = ingested.chunks + len(pairs)
-            report["search"] = {}
-            for mode in MODES:
-                timed = queries if mode == "hybrid" else queries[: args.mode_queries]
-                print(f"searching: {len(timed)} {mode} queries...", flush=True)
-                report["search"][mode] = run_searches(session, server.url, timed, mode, warmup)
+            report["search"] = run_searches(session, server.url, queries, args.mode_queries, warmup)
             report["load_1min"]["after_search"] = load()
             session.close()
 
@@ -1034,6 +1062,7 @@ def main(argv: list[str] | None = None) -> int:
             report["breakdown"] = breakdown(
                 instance, credentials.organization_id, headers, queries[: args.mode_queries]
             )
+            report["load_1min"]["after_breakdown"] = load()
 
     hybrid = report["search"]["hybrid"]
     report["goals"] = [

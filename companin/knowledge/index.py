@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +22,7 @@ from .retrieval import best_per_item, combine
 from .vectorstore import VectorStore
 
 EMBED_BATCH = 32
+_QUERY_EMBEDDER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-embed")
 MODES = ("hybrid", "vector", "keyword")
 
 
@@ -112,7 +114,7 @@ class KnowledgeIndex:
                 )
                 for ordinal, chunk in enumerate(chunks)
             ]
-            fulltext.add((row.id, row.text, row.title) for row in rows)
+            fulltext.add(source.organization_id, ((r.id, r.text, r.title) for r in rows))
         model = self.model
         if keep_pages:
             # Chunks of pages without probes have one vector each, under their own id.
@@ -171,11 +173,15 @@ class KnowledgeIndex:
         similarity: dict[int, float] = {}
         keyword: dict[int, float] = {}
         if mode != "keyword":
-            query_vector = self._embedder().embed([query])[0]
-            hits = self._vectors.query(org_id, self.model, query_vector, depth * 2)
-            similarity = best_per_item([(_chunk_of(i), score) for i, score in hits])
+            # The query is embedded on another thread while the keyword search runs here:
+            # both wait in C code (BLAS, SQLite) that lets the other go on.
+            embedding = _QUERY_EMBEDDER.submit(self._embedder().embed, [query])
         if mode != "vector":
             keyword = dict(fulltext.search(org_id, query, depth))
+        if mode != "keyword":
+            query_vector = embedding.result()[0]
+            hits = self._vectors.query(org_id, self.model, query_vector, depth * 2)
+            similarity = best_per_item([(_chunk_of(i), score) for i, score in hits])
         if mode == "hybrid":
             # A keyword hit beyond the nearest vectors is scored with its true similarity.
             missing = [chunk_id for chunk_id in keyword if chunk_id not in similarity]

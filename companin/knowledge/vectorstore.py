@@ -12,8 +12,10 @@ import hashlib
 import threading
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import chromadb
+import chromadb.errors
 import numpy as np
 from chromadb.config import Settings
 
@@ -42,6 +44,16 @@ class VectorStore:
 
     def __init__(self, path: str | None = None, url: str | None = None) -> None:
         self._client = _client(path, url)
+        self._handles: dict[tuple[uuid.UUID, str], Any] = {}
+
+    def _cached_collection(self, org_id: uuid.UUID, model: str, fresh: bool = False):
+        """The collection handle for reads, kept between searches (looking it up costs more
+        than the search itself); `fresh` looks it up again, as after another process
+        dropped and re-created it."""
+        key = (org_id, model)
+        if fresh or key not in self._handles:
+            self._handles[key] = self._collection(org_id, model)
+        return self._handles[key]
 
     def _collection(self, org_id: uuid.UUID, model: str):
         digest = hashlib.sha256(model.encode()).hexdigest()[:12]
@@ -77,10 +89,14 @@ class VectorStore:
         self, org_id: uuid.UUID, model: str, vector: np.ndarray, limit: int
     ) -> list[tuple[str, float]]:
         """The `limit` nearest ids with their cosine similarity, best first."""
-        collection = self._collection(org_id, model)
-        if collection.count() == 0:
-            return []
-        result = collection.query(query_embeddings=[vector], n_results=limit, include=["distances"])
+        try:
+            result = self._cached_collection(org_id, model).query(
+                query_embeddings=[vector], n_results=limit, include=["distances"]
+            )
+        except chromadb.errors.NotFoundError:
+            result = self._cached_collection(org_id, model, fresh=True).query(
+                query_embeddings=[vector], n_results=limit, include=["distances"]
+            )
         return [
             (vector_id, 1.0 - float(distance))
             for vector_id, distance in zip(result["ids"][0], result["distances"][0], strict=True)
@@ -104,6 +120,7 @@ class VectorStore:
     def drop(self, org_id: uuid.UUID, model: str) -> None:
         """Forget every vector of the organization for `model` (after a re-index)."""
         digest = hashlib.sha256(model.encode()).hexdigest()[:12]
+        self._handles.pop((org_id, model), None)
         try:
             self._client.delete_collection(f"org-{org_id.hex}-{digest}")
         except (ValueError, chromadb.errors.NotFoundError):
