@@ -299,8 +299,11 @@ def main() -> int:
         f"query p50 < {QUERY_BUDGET_MS:g} ms": ours["query_p50_ms"] < QUERY_BUDGET_MS,
     }
     if theirs is not None:
-        report["throughput_ratio"] = ours["chunks_per_s"] / theirs["chunks_per_s"]
-        goals["throughput >= torch's in this run"] = report["throughput_ratio"] >= 1.0
+        # Medians: a burst of other work on the machine skews a mean, not a median.
+        key = "chunks_per_s_median_batch"
+        report["throughput_ratio"] = ours[key] / theirs[key]
+        goals["throughput (median batch) >= torch's in this run"] = report["throughput_ratio"] >= 1
+
     report["goals"] = goals
     print_table(report)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -315,17 +318,17 @@ def print_table(report: dict) -> None:
     print(f"Unset for this run: {unset}")
     print(f"Batch: {report['batch']} chunks of {report['chunk_tokens']} tokens\n")
     rows = [
-        ("batch throughput (chunks/s)", "chunks_per_s", "{:.1f}"),
-        ("  median batch (chunks/s)", "chunks_per_s_median_batch", "{:.1f}"),
+        ("throughput, all batches (chunks/s)", "chunks_per_s", "{:.1f}"),
+        ("throughput, median batch (chunks/s)", "chunks_per_s_median_batch", "{:.1f}"),
         ("short query p50 (ms)", "query_p50_ms", "{:.2f}"),
         ("short query p99 (ms)", "query_p99_ms", "{:.2f}"),
     ]
-    print(f"{'':30} {'numpy (ours)':>14} {'torch + s-t':>14} {'ratio':>7}")
+    print(f"{'':38} {'numpy (ours)':>13} {'torch + s-t':>13} {'ours/torch':>11}")
     for label, key, fmt in rows:
         mine = fmt.format(ours[key])
         other = fmt.format(theirs[key]) if theirs else "-"
         ratio = f"{ours[key] / theirs[key]:.2f}" if theirs else "-"
-        print(f"{label:30} {mine:>14} {other:>14} {ratio:>7}")
+        print(f"{label:38} {mine:>13} {other:>13} {ratio:>11}")
     if report["min_cosine_between_the_two"] is not None:
         print(
             f"\nLowest cosine, ours vs torch's vectors: {report['min_cosine_between_the_two']:.7f}"

@@ -30,8 +30,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
+
+_T = TypeVar("_T")
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSION = 384
@@ -177,21 +180,26 @@ def _load_layer(w: dict[str, np.ndarray], prefix: str) -> _Layer:
     )
 
 
+class _Tokenizers:
+    """tokenizer.json as sentence-transformers uses it, and a twin that counts tokens."""
+
+    def __init__(self, folder: Path) -> None:
+        from tokenizers import Tokenizer
+
+        # The file pads and truncates to 128; sentence-transformers uses no padding, and 256.
+        self.truncating = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.truncating.no_padding()
+        self.truncating.enable_truncation(MAX_TOKENS)
+        self.counting = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.counting.no_padding()
+        self.counting.no_truncation()
+
+
 class _Model:
-    """The loaded weights and tokenizers, shared by every MiniLMEmbedder of the process."""
+    """The loaded weights, shared by every MiniLMEmbedder of the process."""
 
     def __init__(self, folder: Path) -> None:
         from safetensors.numpy import load_file
-        from tokenizers import Tokenizer
-
-        # tokenizer.json pads and truncates to 128; sentence-transformers uses no padding
-        # and 256. A second tokenizer without truncation counts tokens for chunking.
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(MAX_TOKENS)
-        self.counter = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.counter.no_padding()
-        self.counter.no_truncation()
 
         w = load_file(str(folder / "model.safetensors"))
         self.word = np.ascontiguousarray(w["embeddings.word_embeddings.weight"], dtype=_F32)
@@ -209,6 +217,10 @@ class _Model:
         # Our threads can share the work only if each one's BLAS calls stay on one core.
         self.workers = _core_count() if _single_threaded_blas() else 1
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()  # the pool starts on the first batch worth sharing
+
+    def forget_pool(self) -> None:
+        self._pool = None
         self._pool_lock = threading.Lock()
 
     def forward(self, batch: list[list[int]]) -> np.ndarray:
@@ -237,7 +249,7 @@ class _Model:
         """Boundaries cutting the batch into one share of about equal work per worker."""
         if self.workers == 1 or len(lengths) < 2 or sum(lengths) < _SHARE_MIN_TOKENS:
             return [0, len(lengths)]
-        # Dense layers cost ~2,000 times a token's attention cost per other token.
+        # Per token, the dense layers cost about as much as attending to 2,000 others.
         sizes = np.asarray(lengths, dtype=np.float64)
         cost = np.cumsum(sizes * (sizes + 2000.0))
         targets = cost[-1] * np.arange(1, self.workers) / self.workers
@@ -397,27 +409,42 @@ def _gelu(h: np.ndarray, a: np.ndarray, u: np.ndarray, e: np.ndarray) -> None:
     h -= a
 
 
-_models: dict[Path, _Model] = {}
-_models_lock = threading.Lock()
+_loaded: dict[tuple[type, Path], object] = {}
+_load_lock = threading.Lock()
 
 
-def _model(folder: Path) -> _Model:
-    """The process's one copy of the model in `folder`, loaded on first use."""
-    model = _models.get(folder)
-    if model is None:
-        with _models_lock:
-            model = _models.get(folder)
-            if model is None:
-                model = _models[folder] = _Model(folder)
-    return model
+def _load_once(kind: type[_T], folder: Path) -> _T:
+    """The process's one `kind(folder)`, made on first use."""
+    value = _loaded.get((kind, folder))
+    if value is None:
+        with _load_lock:
+            value = _loaded.get((kind, folder))
+            if value is None:
+                value = _loaded[(kind, folder)] = kind(folder)
+    return value  # type: ignore[return-value]
+
+
+def _after_fork_in_child() -> None:
+    # A forked child has none of its parent's threads: a pool inherited from the parent
+    # would never run the work handed to it, and a lock held by a thread stays held.
+    global _load_lock
+    _load_lock = threading.Lock()
+    for value in _loaded.values():
+        if isinstance(value, _Model):
+            value.forget_pool()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class MiniLMEmbedder:
     """sentence-transformers' all-MiniLM-L6-v2: 384-dimensional unit vectors, offline.
 
-    Cheap to create: the weights (~90 MB) load on first use and are shared by every
-    instance in the process. Safe to call from several threads at once. Loading sets
-    numpy's BLAS to one thread for the process (see _single_threaded_blas).
+    Cheap to create: the weights (~90 MB) load on the first embed(), the tokenizer on the
+    first call of either method, each once per process. Safe to call from several threads
+    at once. Loading the weights sets numpy's BLAS to one thread for the whole process
+    (see _single_threaded_blas).
     """
 
     name = MODEL_NAME
@@ -425,11 +452,13 @@ class MiniLMEmbedder:
     max_tokens = MAX_TOKENS
 
     def __init__(self, folder: Path | str | None = None, batch_size: int = BATCH_SIZE) -> None:
-        self._folder = Path(folder) if folder is not None else None
+        self._folder = Path(folder).resolve() if folder is not None else None
         self.batch_size = batch_size
 
-    def _model(self) -> _Model:
-        return _model((self._folder or model_dir()).resolve())
+    def _load(self, kind: type[_T]) -> _T:
+        if self._folder is None:
+            self._folder = model_dir().resolve()
+        return _load_once(kind, self._folder)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One unit-length float32 row per text, in order; texts past 256 tokens are cut."""
@@ -438,10 +467,11 @@ class MiniLMEmbedder:
         out = np.empty((len(texts), DIMENSION), dtype=_F32)
         if not texts:
             return out
-        model = self._model()
+        tokenizer = self._load(_Tokenizers).truncating
+        model = self._load(_Model)
         # One text at a time: encode_batch's Rust thread pool makes every later fork of the
         # process (subprocess included) print a warning, and tokenizing is ~1% of the time.
-        tokens = [model.tokenizer.encode(text).ids for text in texts]
+        tokens = [tokenizer.encode(text).ids for text in texts]
         # Texts of like length together keep the workers' shares even.
         order = sorted(range(len(texts)), key=lambda i: len(tokens[i]))
         for start in range(0, len(order), self.batch_size):
@@ -452,4 +482,4 @@ class MiniLMEmbedder:
     def count_tokens(self, text: str) -> int:
         """Tokens the model would see for `text`, [CLS] and [SEP] included, before the cut
         at `max_tokens`: a chunk with count_tokens(chunk) <= 256 is embedded whole."""
-        return len(self._model().counter.encode(text).ids)
+        return len(self._load(_Tokenizers).counting.encode(text).ids)
