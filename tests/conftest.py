@@ -48,16 +48,17 @@ def client(app):
     return app.test_client()
 
 
+def new_org(app, name: str = "Acme") -> Org:
+    """An organization of `app`, created through the same service the CLI uses."""
+    with app.app_context():
+        credentials = create_organization(name)
+    return Org(credentials.organization_id, credentials.client_id, credentials.client_secret)
+
+
 @pytest.fixture
 def make_org(app):
-    """Create organizations through the same service the CLI uses."""
-
-    def make(name: str = "Acme") -> Org:
-        with app.app_context():
-            credentials = create_organization(name)
-        return Org(credentials.organization_id, credentials.client_id, credentials.client_secret)
-
-    return make
+    """Create organizations of the test's app."""
+    return lambda name="Acme": new_org(app, name)
 
 
 @pytest.fixture

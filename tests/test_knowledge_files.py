@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import Org, assert_envelope
+from conftest import Org, assert_envelope, new_org
 from pypdf import PdfReader, PdfWriter
 from test_parsers import (
     PNG,
@@ -38,7 +38,6 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from companin import create_app
-from companin.services.organizations import create_organization
 
 API = "/api/v1"
 MAX_UPLOAD = 4 * 1024 * 1024
@@ -87,12 +86,6 @@ def kb_app(tmp_path_factory):
 def app(kb_app):
     """conftest's `client`, `org` and `make_org` use this module's app."""
     return kb_app
-
-
-def new_org(app, name: str) -> Org:
-    with app.app_context():
-        credentials = create_organization(name)
-    return Org(credentials.organization_id, credentials.client_id, credentials.client_secret)
 
 
 # --- how a client talks to the API --------------------------------------------------------

@@ -20,10 +20,9 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from conftest import Org, assert_envelope
+from conftest import Org, assert_envelope, new_org
 
 from companin import create_app
-from companin.services.organizations import create_organization
 
 API = "/api/v1"
 PASSAGE_FIELDS = {"source_id", "type", "title", "url", "page", "text", "score"}
@@ -101,12 +100,6 @@ def kb_app(tmp_path_factory):
 def app(kb_app):
     """conftest's `client`, `org` and `make_org` use this module's app."""
     return kb_app
-
-
-def new_org(app, name: str) -> Org:
-    with app.app_context():
-        credentials = create_organization(name)
-    return Org(credentials.organization_id, credentials.client_id, credentials.client_secret)
 
 
 # --- how a client talks to the API --------------------------------------------------------
