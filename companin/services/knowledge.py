@@ -17,7 +17,7 @@ from ..knowledge.fetcher import UnsafeURL, check_url
 from ..knowledge.index import Passage
 from ..models import Assistant, KnowledgeSource
 from .ingestion import Ingestion, upload_path
-from .records import owned
+from .records import get_owned, label, owned, update_row
 
 
 def list_sources(principal: Principal, filters: dict[str, Any]) -> ModelSelect:
@@ -27,9 +27,10 @@ def list_sources(principal: Principal, filters: dict[str, Any]) -> ModelSelect:
 def get_source(
     principal: Principal, source_id: uuid.UUID, type: str | None = None
 ) -> KnowledgeSource:
-    source = owned(KnowledgeSource, principal.org_id).where(KnowledgeSource.id == source_id).first()
-    if source is None or (type and source.type != type):
-        raise NotFound("Knowledge source not found")
+    """One of the organization's sources; of another type it is as absent as a missing one."""
+    source = get_owned(KnowledgeSource, principal.org_id, source_id)
+    if type and source.type != type:
+        raise NotFound(f"{label(KnowledgeSource)} not found")
     return source
 
 
@@ -83,12 +84,7 @@ def update_qa(
         fields["title"] = _title_from(fields["question"])  # a title taken from the question
     if "source" in fields:
         fields["origin"] = fields.pop("source")
-    if "assistant_ids" in fields:
-        fields["assistant_ids"] = _check_assistants(principal.org_id, fields["assistant_ids"])
-    for name, value in fields.items():
-        setattr(source, name, value)
-    with write_transaction():
-        source.save()
+    source = _change(principal, source, fields)
     if {"question", "answer"} & set(fields):
         return _index_now(source, ingestion)
     return source
@@ -183,14 +179,16 @@ def update_source(
     principal: Principal, source_id: uuid.UUID, fields: dict[str, Any]
 ) -> KnowledgeSource:
     """Rename a source or change which assistants may use it."""
-    source = get_source(principal, source_id)
+    return _change(principal, get_source(principal, source_id), fields)
+
+
+def _change(
+    principal: Principal, source: KnowledgeSource, fields: dict[str, Any]
+) -> KnowledgeSource:
+    """Save changed fields, after checking the assistants they name."""
     if "assistant_ids" in fields:
         fields["assistant_ids"] = _check_assistants(principal.org_id, fields["assistant_ids"])
-    for name, value in fields.items():
-        setattr(source, name, value)
-    with write_transaction():
-        source.save()
-    return source
+    return update_row(source, fields)
 
 
 def delete_source(

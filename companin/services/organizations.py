@@ -30,9 +30,7 @@ def create_organization(name: str) -> Credentials:
 
 def rotate_secret(client_id: str) -> Credentials:
     """Replace a key's secret; the old one stops working at once."""
-    key = ApiKey.get_or_none(ApiKey.client_id == client_id)
-    if key is None:
-        raise NotFound(f"No API key with client id {client_id}")
+    key = _key(client_id)
     secret = new_client_secret()
     with write_transaction():
         key.secret_hash = hash_secret(secret)
@@ -42,7 +40,11 @@ def rotate_secret(client_id: str) -> Credentials:
 
 def principal_for(client_id: str) -> Principal:
     """Act as the organization of a server key (for the command line)."""
+    return Principal(kind=SERVER, org_id=_key(client_id).organization_id)
+
+
+def _key(client_id: str) -> ApiKey:
     key = ApiKey.get_or_none(ApiKey.client_id == client_id)
     if key is None:
         raise NotFound(f"No API key with client id {client_id}")
-    return Principal(kind=SERVER, org_id=key.organization_id)
+    return key
