@@ -36,11 +36,6 @@ import tempfile
 import time
 from pathlib import Path
 
-# OpenBLAS on this machine can be slowed by OPENBLAS_CORETYPE; a benchmark may unset it for
-# itself (issue 3). It is read when numpy loads, which happens only when companin is
-# imported in main(), so removing it here is in time.
-os.environ.pop("OPENBLAS_CORETYPE", None)
-
 BENCH_DIR = Path(__file__).resolve().parent
 DATA_DIR = BENCH_DIR / "data"
 RESULTS_DIR = BENCH_DIR / "results"

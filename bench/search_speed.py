@@ -26,10 +26,8 @@ What it does, in a fresh temporary instance (nothing in companin is patched or m
    Chroma query, FTS5 query, row lookup, the whole view through Flask's test client) on the
    same instance, to show where the time goes.
 
-OpenBLAS on this machine may be slowed by ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE``; a
-benchmark may unset them for itself and the server it starts (issue 3), and this one does;
-the report says whether they were set. The machine is shared: the 1-minute load average is
-recorded before and after each phase, as other work on the two cores skews every number.
+The machine is shared: the 1-minute load average is recorded before and after each phase,
+as other work on the two cores skews every number.
 
 Run from the repository root:
 
@@ -41,34 +39,26 @@ exits 1 when a goal is missed.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import json
 import os
+import random
+import re
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
-# Read by OpenBLAS when numpy loads: unset them before anything imports numpy, here and
-# (through the environment it inherits) in the server.
-SLOW_BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-UNSET = {name: os.environ.pop(name) for name in SLOW_BLAS_VARIABLES if name in os.environ}
-if UNSET and "numpy" in sys.modules:  # too late for this process: start afresh
-    os.execv(sys.executable, [sys.executable, *sys.argv])
-
-import argparse  # noqa: E402 - after the environment is settled
-import contextlib  # noqa: E402
-import json  # noqa: E402
-import random  # noqa: E402
-import re  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import sqlite3  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import requests  # noqa: E402
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -578,7 +568,7 @@ def companin_server(instance: Path, log_dir: Path, threads: int | None) -> Itera
     """`companin serve` on a free loopback port for the block, stopped whatever happens."""
     port = free_port()
     env = {
-        **os.environ,  # without the slow OpenBLAS variables, removed at the top
+        **os.environ,
         "COMPANIN_INSTANCE_PATH": str(instance),
         "COMPANIN_RATE_LIMIT": "100000000/hour",
     }
@@ -921,7 +911,6 @@ def print_table(report: dict) -> None:
         f"corpus: {report['corpus']['files']} files, {report['chunks_indexed']} chunks indexed "
         f"({report['corpus']['vocabulary_words']} distinct words)"
     )
-    print(f"OpenBLAS variables unset for this run: {report['blas_variables_unset'] or 'none set'}")
     print()
     print(
         f"{'ingestion through the server':36} {ing['chunks_per_s']:8.1f} chunks/s "
@@ -985,7 +974,6 @@ def main(argv: list[str] | None = None) -> int:
         "uncommitted_changes_in_companin": bool(git("status", "--porcelain", "--", "companin")),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "cores": os.cpu_count(),
-        "blas_variables_unset": UNSET,
         "corpus": {
             "seed": args.seed,
             "files": len(files),
