@@ -237,15 +237,17 @@ def main() -> int:
         torch_side.ask(do="queries", queries=QUERIES)
 
     ours_batches, ours_queries, torch_batches, torch_queries = [], [], [], []
+    round_ratios = []  # ours / torch, median batch of each round
     for round_ in range(args.rounds):
         round_queries = queries[round_ * per_round : (round_ + 1) * per_round]
-        ours_batches += measure_ours(embedder, chunks, args.batches)
+        ours_round = measure_ours(embedder, chunks, args.batches)
+        ours_batches += ours_round
         ours_queries += query_times_ours(embedder, round_queries)
         if torch_side is not None:
-            torch_batches += torch_side.ask(do="batches", texts=chunks, repeat=args.batches)[
-                "times"
-            ]
+            torch_round = torch_side.ask(do="batches", texts=chunks, repeat=args.batches)["times"]
+            torch_batches += torch_round
             torch_queries += torch_side.ask(do="queries", queries=round_queries)["times"]
+            round_ratios.append(statistics.median(torch_round) / statistics.median(ours_round))
     if torch_side is not None:
         torch_side.close()
 
@@ -269,6 +271,7 @@ def main() -> int:
         # Medians: a burst of other work on the machine skews a mean, not a median.
         key = "chunks_per_s_median_batch"
         report["throughput_ratio"] = ours[key] / theirs[key]
+        report["throughput_ratio_per_round"] = round_ratios
         goals["throughput (median batch) >= torch's in this run"] = report["throughput_ratio"] >= 1
 
     report["goals"] = goals
@@ -294,6 +297,9 @@ def print_table(report: dict) -> None:
         other = fmt.format(theirs[key]) if theirs else "-"
         ratio = f"{ours[key] / theirs[key]:.2f}" if theirs else "-"
         print(f"{label:38} {mine:>13} {other:>13} {ratio:>11}")
+    if theirs:
+        per_round = ", ".join(f"{ratio:.2f}" for ratio in report["throughput_ratio_per_round"])
+        print(f"\nThroughput ratio ours/torch, round by round: {per_round}")
     if report["min_cosine_between_the_two"] is not None:
         print(
             f"\nLowest cosine, ours vs torch's vectors: {report['min_cosine_between_the_two']:.7f}"

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from companin.knowledge.embedder import get_embedder
-from companin.knowledge.minilm import MiniLMEmbedder
+from companin.knowledge.minilm import MiniLMEmbedder, _batches
 from companin.llm.embeddings import EmbeddingError, LiteLLMEmbedder
 
 REFERENCE = json.loads(
@@ -96,6 +96,19 @@ def test_text_under_256_tokens_is_read_to_the_end(minilm):
     canada, japan = minilm.embed([head + " Canada", head + " Japan"])
 
     assert canada @ japan < 0.99
+
+
+def test_texts_of_unlike_length_are_not_padded_to_the_longest():
+    # A run of the network is padded to its longest text: a Q&A bulk of short questions
+    # with a few long answers must not cost 256 tokens per question.
+    lengths = [3] * 40 + [256, 250, 8, 120, 9, 200]
+    runs = list(_batches(lengths))
+
+    assert sorted(i for run in runs for i in run) == list(range(len(lengths)))
+    for run in runs:
+        padded = len(run) * max(lengths[i] for i in run)
+        assert padded - sum(lengths[i] for i in run) <= max(0.2 * padded, 32)
+    assert len(runs) <= 6  # and not one run per text
 
 
 def test_empty_inputs(minilm):

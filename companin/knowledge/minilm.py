@@ -24,12 +24,15 @@ import numpy as np
 from .minilm_graph import DIMENSION, MAX_TOKENS
 
 MODEL_NAME = "all-MiniLM-L6-v2"
-BATCH_SIZE = 32
 # onnxruntime's threads for one batch: one per core, as torch uses, up to a point where
 # more threads only wait on memory.
 _MAX_THREADS = 8
-# See _batches: the share of a batch's tokens that may be padding, and the padding always
-# allowed, which costs less than running one more batch.
+# See _batches. Tokens per run of the network, padding included: in runs this small the
+# activations stay in the caches between operators. Measured on 32 chunks of 194 tokens:
+# 12-16% faster in runs of three than all 32 at once, and no slower than runs of two.
+# Then the share of a run's tokens that may be padding, and the padding always allowed,
+# which costs less than one more run.
+_RUN_TOKENS = 768
 _MAX_PADDING = 0.2
 _CHEAP_PADDING_TOKENS = 32
 
@@ -129,20 +132,20 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _batches(lengths: list[int], size: int) -> Iterator[list[int]]:
-    """Indexes of the texts, in batches of at most `size` texts of like length.
+def _batches(lengths: list[int]) -> Iterator[list[int]]:
+    """Indexes of the texts, in runs of texts of like length, about _RUN_TOKENS each.
 
-    A batch is padded to its longest text, and the padding costs as much as real tokens:
-    texts go in order of length, and a batch closes early rather than let padding exceed a
-    fifth of its tokens (or a few tokens, cheaper than another run).
+    A run is padded to its longest text, and padding costs as much as real tokens: texts go
+    in order of length, and a run closes early rather than let padding exceed a fifth of
+    its tokens (or a few tokens, cheaper than another run).
     """
     batch: list[int] = []
     tokens = 0
     for i in sorted(range(len(lengths)), key=lengths.__getitem__):
-        padded = lengths[i] * (len(batch) + 1)  # the batch with i, padded to i's length
+        padded = lengths[i] * (len(batch) + 1)  # the run with i, padded to i's length
         padding = padded - (tokens + lengths[i])
         too_padded = padding > max(_MAX_PADDING * padded, _CHEAP_PADDING_TOKENS)
-        if batch and (len(batch) == size or too_padded):
+        if batch and (padded > _RUN_TOKENS or too_padded):
             yield batch
             batch, tokens = [], 0
         batch.append(i)
@@ -163,9 +166,8 @@ class MiniLMEmbedder:
     dimension = DIMENSION
     max_tokens = MAX_TOKENS
 
-    def __init__(self, folder: Path | str | None = None, batch_size: int = BATCH_SIZE) -> None:
+    def __init__(self, folder: Path | str | None = None) -> None:
         self._folder = Path(folder).resolve() if folder is not None else None
-        self.batch_size = batch_size
 
     def _load(self, kind: type) -> Any:
         if self._folder is None:
@@ -184,7 +186,7 @@ class MiniLMEmbedder:
         # One text at a time: encode_batch's Rust thread pool makes every later fork of the
         # process (subprocess included) print a warning, and tokenizing is ~1% of the time.
         tokens = [tokenizer.encode(text).ids for text in texts]
-        for chosen in _batches([len(ids) for ids in tokens], self.batch_size):
+        for chosen in _batches([len(ids) for ids in tokens]):
             out[chosen] = session.forward([tokens[i] for i in chosen])
         return out
 
