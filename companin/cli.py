@@ -127,7 +127,9 @@ def serve(host: str, port: int, threads: int) -> None:
     from waitress import serve as waitress_serve
 
     app = _app()
-    recovered = app.extensions["companin"].ingestion.recover()
+    ingestion = app.extensions["companin"].ingestion
+    ingestion.warm_up()
+    recovered = ingestion.recover()
     logging.basicConfig(
         level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -284,6 +284,16 @@ def test_litellm_model_vectors_come_back_normalised_and_in_order(provider):
     assert set(provider.authorizations) == {f"Bearer {API_KEY}"}
 
 
+def test_warming_up_a_litellm_model_calls_no_provider(provider):
+    # `companin serve` warms the embedder at start; a paid provider must not be billed.
+    embedder = LiteLLMEmbedder("openai/whatever", api_base=provider.api_base, api_key=API_KEY)
+
+    embedder.warm_up()
+
+    assert provider.requests == []
+    assert_unit_rows(embedder.embed(["after warming"]), 1, 8)
+
+
 def test_get_embedder_builds_a_litellm_model_for_any_other_name(provider):
     embedder = get_embedder("openai/text-embedding-3-small", provider.api_base, API_KEY)
 

@@ -25,6 +25,10 @@ class Embedder(Protocol):
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
+    def warm_up(self) -> None:
+        """Load now what the first embed() would load; never calls a paid provider."""
+        ...
+
 
 def get_embedder(
     model: str = "", api_base: str | None = None, api_key: str | None = None

@@ -63,6 +63,9 @@ class KnowledgeIndex:
     def model(self) -> str:
         return self._embedder().name
 
+    def warm_up(self) -> None:
+        self._embedder().warm_up()
+
     def vectors_available(self) -> bool:
         return self._vectors.heartbeat()
 

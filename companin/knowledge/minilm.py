@@ -174,6 +174,11 @@ class MiniLMEmbedder:
             self._folder = model_dir().resolve()
         return _load_once(kind, self._folder)
 
+    def warm_up(self) -> None:
+        """Load the tokenizer and build the network now (about a second)."""
+        self._load(_Tokenizers)
+        self._load(_Session)
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One unit-length float32 row per text, in order; texts past 256 tokens are cut."""
         if isinstance(texts, str):

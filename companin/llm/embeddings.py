@@ -73,6 +73,10 @@ class LiteLLMEmbedder:
         assert self._dimension is not None
         return self._dimension
 
+    def warm_up(self) -> None:
+        """Import litellm now (seconds); the provider is not called: that costs money."""
+        _litellm()
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One unit-length float32 row per text, in order. Raises EmbeddingError."""
         if isinstance(texts, str):

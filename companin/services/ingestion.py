@@ -53,6 +53,11 @@ class Ingestion:
         """Queue a source. `full`: index everything again, trusting nothing already indexed."""
         return self._executor.submit(self._run_in_thread, source_id, full)
 
+    def warm_up(self) -> Future:
+        """Load the embedder on the worker now, so that neither the first search nor the
+        first source waits for it. A failure is left to the first real use to report."""
+        return self._executor.submit(self.index.warm_up)
+
     def recover(self) -> int:
         """Run again every source a previous process left `processing`."""
         with db.connection_context():
