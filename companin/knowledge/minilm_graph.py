@@ -24,7 +24,7 @@ LAYERS = 6
 MAX_TOKENS = 256
 # BERT's epsilon; its GELU is the exact erf form, as BiasGelu computes it.
 LAYER_NORM_EPSILON = 1e-12
-# Opset 18 with the IR version that introduced it: any onnxruntime since 1.14 reads it.
+# Opset 18, with the IR version that introduced it: older onnxruntime releases read it too.
 OPSET = 18
 IR_VERSION = 8
 
