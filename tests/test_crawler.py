@@ -162,6 +162,7 @@ def test_crawls_the_site_breadth_first_skipping_what_is_not_a_page(loopback_only
         "/",
         "/about",
         "/docs/",
+        "/files/Manual.PDF",  # a document, read like a page; links are read from HTML only
         "/team",
         "/docs/install",
         "/docs/faq",
@@ -171,12 +172,12 @@ def test_crawls_the_site_breadth_first_skipping_what_is_not_a_page(loopback_only
     # Each page requested once: a fragment or an empty "?" is the same page. The one
     # repeat is /old-install's redirect to a page already crawled, which is not kept twice.
     assert sorted(site.requests) == sorted(
-        ["/", "/robots.txt", "/about", "/docs/", "/team", "/docs/install", "/docs/faq"]
-        + ["/notes.txt", "/old-install", "/docs/install"]
+        ["/", "/robots.txt", "/about", "/docs/", "/files/Manual.PDF", "/team", "/docs/install"]
+        + ["/docs/faq", "/notes.txt", "/old-install", "/docs/install"]
     )
     # Never requested: robots.txt disallows it, binaries, links inside a text file.
     assert "/private/secret" not in site.requests
-    assert "/img/logo.png" not in site.requests and "/files/Manual.PDF" not in site.requests
+    assert "/img/logo.png" not in site.requests
     assert "/from-text" not in site.requests
     assert errors == []
     assert all(ipaddress.ip_address(a).is_loopback for a in loopback_only)
@@ -207,7 +208,14 @@ def test_rules_for_our_user_agent_apply():
     with serve(routes) as site:
         pages = list(crawl(site.base + "/", max_pages=20, fetch=local_fetch))
 
-    assert paths(site, pages) == ["/", "/about", "/docs/", "/private/secret", "/docs/install"]
+    assert paths(site, pages) == [
+        "/",
+        "/about",
+        "/docs/",
+        "/private/secret",
+        "/files/Manual.PDF",
+        "/docs/install",
+    ]
     assert "/docs/faq" not in site.requests and "/team" not in site.requests
 
 
@@ -271,7 +279,7 @@ def test_broken_and_unsafe_links_are_reported_and_skipped(loopback_only):
             )
         )
     # The crawl went on past both, in order.
-    assert paths(site, pages)[:4] == ["/", "/about", "/docs/", "/team"]
+    assert paths(site, pages)[:5] == ["/", "/about", "/docs/", "/files/Manual.PDF", "/team"]
     assert [url for url, _ in errors] == [site.base + "/missing", site.base + "/to-metadata"]
     assert errors[0][1].status == 404
     assert isinstance(errors[1][1], UnsafeURL)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Org, assert_envelope
+from test_parsers import docx_file, text_pdf
 
 from companin import create_app
 from companin.knowledge.minilm import MODEL_NAME as MINILM
@@ -33,7 +34,7 @@ from companin.services.organizations import create_organization
 
 @dataclass
 class Page:
-    body: str
+    body: str | bytes
     status: int = 200
     content_type: str = "text/html; charset=utf-8"
 
@@ -65,7 +66,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path in site.held:
             site.gate.wait(timeout=15)
         page = site.pages.get(self.path, Page("<h1>Not found</h1>", status=404))
-        body = page.body.encode()
+        body = page.body.encode() if isinstance(page.body, str) else page.body
         self.send_response(page.status)
         self.send_header("Content-Type", page.content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -294,6 +295,37 @@ def test_a_crawl_indexes_max_pages_of_the_same_site_and_never_an_external_link(
     bulk = search(client, org, "account manager for bulk orders of five hundred units", top_k=50)
     assert not any("dedicated account manager" in p["text"] for p in bulk)
     assert {p["url"] for p in bulk if p["type"] == "url"} <= urls
+
+
+def test_a_crawl_reads_the_manuals_a_page_links_to_cited_by_address_and_page(
+    app, client, org, site
+):
+    site.pages["/"] = html(
+        "Downloads", ("Manuals", "Our manuals, to print."), links=("/manual.pdf", "/care.docx")
+    )
+    site.pages["/manual.pdf"] = Page(
+        text_pdf(
+            [
+                ["Unpacking your kettle: remove the blue transport clip first."],
+                ["Descaling: fill with one part vinegar to two parts water and boil twice."],
+            ]
+        ),
+        content_type="application/pdf",
+    )
+    site.pages["/care.docx"] = Page(
+        docx_file(lambda d: d.add_paragraph("Wipe the base with a dry cloth, never in water.")),
+        content_type="application/octet-stream",  # servers often send no better type
+    )
+
+    source = ingest(client, org, site.url("/"), crawl={"max_pages": 5})
+
+    assert source["status"] == "ready" and source["page_count"] == 3
+    descale = search(client, org, "How do I descale the kettle with vinegar?")
+    assert descale[0]["url"] == site.url("/manual.pdf") and descale[0]["page"] == 2
+    assert "one part vinegar" in descale[0]["text"]
+    care = search(client, org, "Can the kettle base go in water?")
+    assert care[0]["url"] == site.url("/care.docx")
+    assert "dry cloth" in care[0]["text"]
 
 
 # --- refreshing ---------------------------------------------------------------------------

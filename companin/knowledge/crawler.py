@@ -26,14 +26,15 @@ log = logging.getLogger(__name__)
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# Links that are obviously not pages: not worth a request, and not text to index.
+# Links that are obviously not pages: not worth a request, and not text to index. PDF and
+# DOCX are not among them: a help centre's linked manuals are knowledge, read like uploads.
 _BINARY_EXTENSIONS = frozenset(
     {
-        "7z", "aac", "apk", "avi", "bin", "bmp", "bz2", "css", "deb", "dmg", "doc", "docx",
-        "eot", "exe", "flac", "gif", "gz", "ico", "iso", "jar", "jpeg", "jpg", "js", "m4a",
-        "m4v", "mkv", "mov", "mp3", "mp4", "mpeg", "msi", "odp", "ods", "odt", "ogg", "otf",
-        "pdf", "png", "ppt", "pptx", "rar", "rpm", "svg", "tar", "tgz", "tif", "tiff", "ttf",
-        "wav", "webm", "webp", "woff", "woff2", "xls", "xlsx", "xz", "zip",
+        "7z", "aac", "apk", "avi", "bin", "bmp", "bz2", "css", "deb", "dmg", "doc", "eot",
+        "exe", "flac", "gif", "gz", "ico", "iso", "jar", "jpeg", "jpg", "js", "m4a", "m4v",
+        "mkv", "mov", "mp3", "mp4", "mpeg", "msi", "odp", "ods", "odt", "ogg", "otf", "png",
+        "ppt", "pptx", "rar", "rpm", "svg", "tar", "tgz", "tif", "tiff", "ttf", "wav", "webm",
+        "webp", "woff", "woff2", "xls", "xlsx", "xz", "zip",
     }
 )  # fmt: skip
 
@@ -73,11 +74,11 @@ def crawl(
     """Yield up to `max_pages` pages, breadth-first from `start_url`, each page once.
 
     Links are followed from HTML pages only, skipping other schemes (mailto:, tel:,
-    javascript:), fragments of pages already seen, obvious binaries (by extension), other
-    sites when `same_domain`, and paths robots.txt disallows for `user_agent` (robots.txt
-    missing or 4xx: everything allowed; unreachable or 5xx: nothing beyond the start page,
-    as RFC 9309 asks). The start page is fetched whatever robots.txt says: the user asked
-    for it by name, as a browser would.
+    javascript:), fragments of pages already seen, obvious binaries (by extension: PDF and
+    DOCX documents are fetched like pages), other sites when `same_domain`, and paths
+    robots.txt disallows for `user_agent` (robots.txt missing or 4xx: everything allowed;
+    unreachable or 5xx: nothing beyond the start page, as RFC 9309 asks). The start page is
+    fetched whatever robots.txt says: the user asked for it by name, as a browser would.
 
     A page that fails is reported to `on_error(url, error)` and skipped; only a failing start
     page raises its FetchError (when the first page is taken from the iterator). At most
