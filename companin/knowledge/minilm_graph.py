@@ -11,6 +11,7 @@ the weights, and only `onnx`'s helper to write it.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -33,18 +34,17 @@ def build_model_bytes(weights_file: Path) -> bytes:
     """The serialized ONNX model of the weights in `weights_file` (model.safetensors)."""
     from safetensors.numpy import load_file
 
-    builder = _GraphBuilder(load_file(str(weights_file)))
-    return builder.model().SerializeToString()
+    model = _GraphBuilder(load_file(str(weights_file))).model()
+    return model.SerializeToString()
 
 
 class _GraphBuilder:
     """Writes the graph node by node; each weight becomes an initializer named for it."""
 
     def __init__(self, weights: dict[str, np.ndarray]) -> None:
-        self.weights = {name: w.astype(np.float32, copy=False) for name, w in weights.items()}
+        self.weights = weights  # each taken out as the graph takes it in
         self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
-        self.initializer_names: set[str] = set()
+        self.constants: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def model(self) -> onnx.ModelProto:
         vectors = self._sentence_vectors(self._encoder(self._embeddings()))
@@ -58,8 +58,12 @@ class _GraphBuilder:
                 ),
             ],
             [helper.make_tensor_value_info(vectors, TensorProto.FLOAT, ["batch", DIMENSION])],
-            self.initializers,
         )
+        # One array at a time into the graph, each let go of once copied there: a list of
+        # tensors handed to make_graph would be copied whole, and the model held twice.
+        while self.constants:
+            name, array = self.constants.popitem(last=False)
+            graph.initializer.append(numpy_helper.from_array(array, name))
         model = helper.make_model(
             graph,
             opset_imports=[
@@ -78,8 +82,8 @@ class _GraphBuilder:
         # Every token has type 0: its embedding is folded into the position table once.
         positions = self.constant(
             "positions",
-            self.weights["embeddings.position_embeddings.weight"][:MAX_TOKENS]
-            + self.weights["embeddings.token_type_embeddings.weight"][0],
+            self.take("embeddings.position_embeddings.weight")[:MAX_TOKENS]
+            + self.take("embeddings.token_type_embeddings.weight")[0],
         )
         length = self.node("Shape", "input_ids", start=1, end=2)
         zero = self.int64s("zero", [0])
@@ -107,11 +111,11 @@ class _GraphBuilder:
     def _layer(self, x: str, mask: str, prefix: str) -> str:
         att = prefix + "attention.self."
         qkv_weight = np.concatenate(
-            [self.weights[f"{att}{part}.weight"].T for part in ("query", "key", "value")],
+            [self.take(f"{att}{part}.weight").T for part in ("query", "key", "value")],
             axis=1,
         )
         qkv_bias = np.concatenate(
-            [self.weights[f"{att}{part}.bias"] for part in ("query", "key", "value")]
+            [self.take(f"{att}{part}.bias") for part in ("query", "key", "value")]
         )
         context = self.node(
             "Attention",
@@ -167,17 +171,20 @@ class _GraphBuilder:
         return name
 
     def constant(self, name: str, value: np.ndarray) -> str:
-        if name not in self.initializer_names:
-            self.initializer_names.add(name)
-            self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        self.constants.setdefault(name, np.ascontiguousarray(value))
         return name
 
+    def take(self, name: str) -> np.ndarray:
+        """A weight, out of `weights`: transposed or joined, the original is garbage at once,
+        instead of the model (about 90 MB) being held twice."""
+        return self.weights.pop(name).astype(np.float32, copy=False)
+
     def weight(self, name: str) -> str:
-        return self.constant(name, self.weights[name])
+        return self.constant(name, self.take(name))
 
     def transposed(self, name: str) -> str:
         """A torch (out, in) weight as the (in, out) matrix that MatMul's x @ W needs."""
-        return self.constant(name + ".T", self.weights[name].T)
+        return self.constant(name + ".T", self.take(name).T)
 
     def int64s(self, name: str, values: list[int]) -> str:
         return self.constant(name, np.array(values, dtype=np.int64))
