@@ -128,7 +128,12 @@ def serve(host: str, port: int, threads: int) -> None:
 
     app = _app()
     ingestion = app.extensions["companin"].ingestion
-    ingestion.warm_up()
+    problem = ingestion.index.embedder_problem()
+    if problem:
+        # Served all the same: everything but knowledge and answers works, and /healthz says why.
+        click.echo(f"Error: {problem}", err=True)
+    else:
+        ingestion.warm_up()
     recovered = ingestion.recover()
     logging.basicConfig(
         level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"

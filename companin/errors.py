@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from .llm.errors import ProviderError
 from .request_id import current_request_id
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,13 @@ def handle_http_error(error: HTTPException):
     return jsonify(body), error.code, headers
 
 
+def handle_provider_error(error: ProviderError):
+    """A model provider's failure: 502, 503 or 504, with its (key-free) reason."""
+    log.warning("model provider failed: %s", error)
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
+    return jsonify(envelope(error.status, f"{error.title}: {error}")), error.status, headers
+
+
 def handle_unexpected(error: Exception):
     """Log an unexpected failure by request id, never show its internals."""
     original = getattr(error, "original_exception", None) or error
@@ -109,5 +117,6 @@ def _detail(error: HTTPException) -> str:
 def register_error_handlers(app: Flask) -> None:
     """Route every exception through the envelope writers (replaces flask-smorest's own)."""
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(ProviderError, handle_provider_error)
     app.register_error_handler(InternalServerError, handle_unexpected)
     app.register_error_handler(Exception, handle_unexpected)

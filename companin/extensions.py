@@ -36,8 +36,9 @@ def widget_token_limit() -> str:
 
 
 def keep_retry_after_for_429(response):
-    """flask-limiter sends Retry-After on every response; it only means something on a 429."""
-    if response.status_code != 429:
+    """flask-limiter sends Retry-After on every response; it only means something on a 429
+    (or on a 503 whose provider said when to come back)."""
+    if response.status_code not in (429, 503):
         response.headers.pop("Retry-After", None)
     return response
 

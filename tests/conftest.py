@@ -131,9 +131,16 @@ class Server:
 
 @contextmanager
 def companin_server(
-    instance_path, log_dir, *, threads: int = 4, env: dict[str, str] | None = None
+    instance_path,
+    log_dir,
+    *,
+    threads: int = 4,
+    env: dict[str, str] | None = None,
+    healthy: bool = True,
 ) -> Iterator[Server]:
     """Run `companin serve` on a free loopback port for the block, stopping it whatever happens.
+
+    It is ready when /healthz answers 200 or, with `healthy=False`, answers at all.
 
     Output goes to files in `log_dir` (a pipe nobody reads would fill up and stall the server).
     """
@@ -148,7 +155,7 @@ def companin_server(
         process = subprocess.Popen(command, env=environment, stdout=out, stderr=err)
     server = Server(f"http://127.0.0.1:{port}", process, stderr_path)
     try:
-        _wait_until_healthy(server, timeout=15)
+        _wait_until_answering(server, timeout=15, healthy=healthy)
         yield server
     finally:
         process.terminate()
@@ -159,13 +166,14 @@ def companin_server(
             process.wait()
 
 
-def _wait_until_healthy(server: Server, timeout: float) -> None:
+def _wait_until_answering(server: Server, timeout: float, healthy: bool) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise AssertionError(f"companin serve exited early:\n{server.stderr()}")
         try:
-            if requests.get(server.url + "/healthz", timeout=1).status_code == 200:
+            status = requests.get(server.url + "/healthz", timeout=1).status_code
+            if status == 200 or not healthy:
                 return
         except (requests.ConnectionError, requests.Timeout):
             pass  # not listening yet

@@ -20,7 +20,8 @@ import pytest
 
 from companin.knowledge.embedder import get_embedder
 from companin.knowledge.minilm import MiniLMEmbedder, _runs
-from companin.llm.embeddings import EmbeddingError, LiteLLMEmbedder
+from companin.llm.embeddings import LiteLLMEmbedder
+from companin.llm.errors import ProviderUnavailable
 
 REFERENCE = json.loads(
     (Path(__file__).parent / "fixtures" / "minilm_reference.json").read_text("utf-8")
@@ -304,11 +305,11 @@ def test_get_embedder_builds_a_litellm_model_for_any_other_name(provider):
 
 
 @pytest.mark.parametrize("status", [401, 500])
-def test_provider_failure_is_an_embedding_error_without_the_key(provider, status):
+def test_provider_failure_is_a_provider_error_without_the_key(provider, status):
     provider.status = status
     embedder = LiteLLMEmbedder("openai/whatever", api_base=provider.api_base, api_key=API_KEY)
 
-    with pytest.raises(EmbeddingError) as caught:
+    with pytest.raises(ProviderUnavailable) as caught:
         embedder.embed(["Where is my parcel?"])
 
     message = str(caught.value)
@@ -318,7 +319,7 @@ def test_provider_failure_is_an_embedding_error_without_the_key(provider, status
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
 
 
-def test_unreachable_provider_is_an_embedding_error():
+def test_unreachable_provider_is_a_provider_error():
     server = FakeProvider()  # bound, never served, then closed: nothing listens there
     api_base = server.api_base
     server.server_close()
@@ -326,7 +327,7 @@ def test_unreachable_provider_is_an_embedding_error():
         "openai/whatever", api_base=api_base, api_key=API_KEY, timeout=5, max_retries=0
     )
 
-    with pytest.raises(EmbeddingError) as caught:
+    with pytest.raises(ProviderUnavailable) as caught:
         embedder.embed(["hello"])
 
     assert "DO-NOT-LEAK" not in str(caught.value)

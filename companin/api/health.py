@@ -22,11 +22,15 @@ def _database() -> str:
 def healthz():
     """Report the state of each part the service needs: database, vector store, embedder."""
     index = current_app.extensions["companin"].ingestion.index
+    embedder_problem = index.embedder_problem()
     parts = {
         "database": _database(),
         "vector_store": "ok" if index.vectors_available() else "unavailable",
-        "embedder": index.model,
+        "embedder": "missing" if embedder_problem else index.model,
     }
-    healthy = parts["database"] == "ok" and parts["vector_store"] == "ok"
+    healthy = parts["database"] == "ok" and parts["vector_store"] == "ok" and not embedder_problem
     code = 200 if healthy else 503
-    return jsonify(envelope(code, "Healthy" if healthy else "Unhealthy", parts)), code
+    detail = "Healthy" if healthy else "Unhealthy"
+    if embedder_problem:
+        detail += f" - {embedder_problem}"
+    return jsonify(envelope(code, detail, parts)), code

@@ -25,6 +25,11 @@ class Embedder(Protocol):
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
+    def check(self) -> None:
+        """Raise a ProviderError if the model cannot work at all (its weights are missing);
+        cheap, and never calls a paid provider."""
+        ...
+
     def warm_up(self) -> None:
         """Load now what the first embed() would load; never calls a paid provider."""
         ...

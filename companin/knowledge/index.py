@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..db import write_transaction
+from ..llm.errors import ProviderError
 from ..models import KnowledgeChunk, KnowledgeSource
 from . import fulltext
 from .embedder import Embedder
@@ -65,6 +66,14 @@ class KnowledgeIndex:
 
     def warm_up(self) -> None:
         self._embedder().warm_up()
+
+    def embedder_problem(self) -> str | None:
+        """Why the embedder cannot work (its weights are not installed), or None."""
+        try:
+            self._embedder().check()
+        except ProviderError as error:
+            return str(error)
+        return None
 
     def vectors_available(self) -> bool:
         return self._vectors.heartbeat()

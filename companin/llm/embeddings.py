@@ -7,41 +7,13 @@ it, from the provider's usual environment variable (OPENAI_API_KEY, ...).
 
 from __future__ import annotations
 
-import os
-import re
-import threading
 from collections.abc import Sequence
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-# Things that look like credentials, to keep them out of error messages: keys as most
-# providers shape them, bearer tokens, and user:password@ in URLs.
-_SECRET_PATTERNS = (
-    re.compile(r"\b(?:sk|pk|rk|key)-[A-Za-z0-9_\-*.]{3,}"),
-    re.compile(r"(?i)\bbearer\s+\S+"),
-    re.compile(r"(?<=//)[^/\s:@]+:[^/\s@]+(?=@)"),
-)
-_SECRET_ENV_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
-_MAX_DETAIL = 300
-
-_import_lock = threading.Lock()
-
-
-class EmbeddingError(Exception):
-    """The provider could not embed. The message is safe to show: it carries no secret."""
-
-
-def _litellm() -> ModuleType:
-    """litellm, imported on first use: it takes seconds, and only this setting needs it."""
-    with _import_lock:
-        # Otherwise litellm downloads its model price list when imported.
-        os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-        import litellm
-
-        litellm.suppress_debug_info = True  # no "Give Feedback" banners printed on errors
-        return litellm
+from .errors import ProviderMalformed
+from .provider import litellm, provider_error
 
 
 class LiteLLMEmbedder:
@@ -73,12 +45,15 @@ class LiteLLMEmbedder:
         assert self._dimension is not None
         return self._dimension
 
+    def check(self) -> None:
+        """Nothing to check without calling the provider, which costs money."""
+
     def warm_up(self) -> None:
         """Import litellm now (seconds); the provider is not called: that costs money."""
-        _litellm()
+        litellm()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """One unit-length float32 row per text, in order. Raises EmbeddingError."""
+        """One unit-length float32 row per text, in order. Raises a ProviderError."""
         if isinstance(texts, str):
             raise TypeError("embed() takes a sequence of texts, not one string")
         if not texts:
@@ -89,18 +64,17 @@ class LiteLLMEmbedder:
         try:
             vectors = np.asarray(rows, dtype=np.float32)
         except ValueError:  # ragged
-            raise EmbeddingError(f"{self.name} returned vectors of different sizes") from None
+            raise ProviderMalformed(f"{self.name} returned vectors of different sizes") from None
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         if not np.isfinite(vectors).all() or not (norms > 0).all():
-            raise EmbeddingError(f"{self.name} returned an empty or invalid vector")
+            raise ProviderMalformed(f"{self.name} returned an empty or invalid vector")
         vectors /= norms
         self._dimension = vectors.shape[1]
         return vectors
 
     def _embed_batch(self, batch: list[str]) -> list[Any]:
-        litellm = _litellm()
         try:
-            response = litellm.embedding(
+            response = litellm().embedding(
                 model=self.name,
                 input=batch,
                 api_base=self._api_base,
@@ -109,34 +83,13 @@ class LiteLLMEmbedder:
                 max_retries=self.max_retries,
             )
         except Exception as exc:  # litellm maps every provider's failure to its own types
-            raise EmbeddingError(self._describe(exc)) from None
+            raise provider_error(exc, f"Embedding with {self.name}", self._api_key) from None
         items = sorted(response.data, key=lambda item: _field(item, "index"))
         if len(items) != len(batch):
-            raise EmbeddingError(
+            raise ProviderMalformed(
                 f"{self.name} returned {len(items)} vectors for {len(batch)} texts"
             )
         return [_field(item, "embedding") for item in items]
-
-    def _describe(self, exc: Exception) -> str:
-        """A message for the user: what failed and why, with every credential blanked."""
-        status = getattr(exc, "status_code", None)
-        detail = str(getattr(exc, "message", None) or exc)
-        secrets = {self._api_key} | {
-            value
-            for name, value in os.environ.items()
-            if any(word in name.upper() for word in _SECRET_ENV_WORDS) and len(value) >= 6
-        }
-        for secret in filter(None, secrets):
-            detail = detail.replace(secret, "***")
-        for pattern in _SECRET_PATTERNS:
-            detail = pattern.sub("***", detail)
-        detail = " ".join(detail.split())
-        if len(detail) > _MAX_DETAIL:
-            detail = detail[:_MAX_DETAIL] + "…"
-        message = f"Embedding with {self.name} failed: {type(exc).__name__}"
-        if isinstance(status, int):
-            message += f" (HTTP {status})"
-        return f"{message}: {detail}" if detail else message
 
 
 def _field(item: Any, name: str) -> Any:

@@ -22,6 +22,7 @@ from ..knowledge.crawler import crawl
 from ..knowledge.documents import DocumentError
 from ..knowledge.fetcher import FetchedPage, FetchError, content_hash, fetch
 from ..knowledge.index import IndexedChunk, KnowledgeIndex
+from ..llm.errors import ProviderError
 from ..models import KnowledgeChunk, KnowledgeSource, utcnow
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ class Ingestion:
         with db.connection_context():
             try:
                 self.run(source_id, full)
+            except ProviderError as error:  # recorded on the source by run()
+                log.warning("ingestion of %s failed: %s", source_id, error)
             except Exception as error:  # noqa: BLE001 - a job must never kill the worker
                 log.error("ingestion of %s failed: %s", source_id, type(error).__name__)
                 _finish(source_id, status="failed", error="Internal error while processing")
@@ -79,7 +82,10 @@ class Ingestion:
     # --- one job ----------------------------------------------------------------------
 
     def run(self, source_id: uuid.UUID, full: bool = False) -> None:
-        """Index one source now, in this thread."""
+        """Index one source now, in this thread.
+
+        A ProviderError (the embedder failed) is recorded on the source, then raised.
+        """
         source = KnowledgeSource.get_or_none(KnowledgeSource.id == source_id)
         if source is None:  # deleted while queued
             return
@@ -88,10 +94,21 @@ class Ingestion:
                 self._run_url(source, full)
                 return
             chunks = self._file_chunks(source) if source.type == "file" else qa_chunks(source)
+            self._index(source, chunks)
         except (DocumentError, FetchError) as error:
             self._fail(source, str(error))
-            return
-        self._index(source, chunks)
+        except ProviderError as error:
+            if source.type == "url" and source.fetched_at is not None:
+                # A refresh: what was indexed before is still there and still searchable.
+                _finish(source.id, status="ready", error=f"Refresh failed: {error}")
+            else:
+                self._fail(source, str(error))
+            raise
+
+    def index_qa(self, source: KnowledgeSource) -> None:
+        """Index a Q&A pair now. On a ProviderError nothing has changed: the vectors are
+        computed before any chunk is replaced."""
+        self._index(source, qa_chunks(source))
 
     def _index(
         self,

@@ -15,9 +15,10 @@ from ..knowledge import parsers
 from ..knowledge.documents import DocumentError
 from ..knowledge.fetcher import UnsafeURL, check_url
 from ..knowledge.index import Passage
+from ..llm.errors import ProviderError
 from ..models import Assistant, KnowledgeSource
 from .ingestion import Ingestion, upload_path
-from .records import get_owned, label, owned, update_row
+from .records import delete_row, get_owned, label, owned, update_row
 
 
 def list_sources(principal: Principal, filters: dict[str, Any]) -> ModelSelect:
@@ -69,7 +70,12 @@ def create_qa(
         origin=fields.get("source"),
         assistant_ids=fields.get("assistant_ids", []),
     )
-    return _index_now(source, ingestion)
+    try:
+        ingestion.index_qa(source)
+    except ProviderError:
+        delete_row(source)  # the client is told it failed: nothing of it stays
+        raise
+    return KnowledgeSource.get_by_id(source.id)
 
 
 def update_qa(
@@ -84,15 +90,16 @@ def update_qa(
         fields["title"] = _title_from(fields["question"])  # a title taken from the question
     if "source" in fields:
         fields["origin"] = fields.pop("source")
+    before = {name: getattr(source, name) for name in fields}
     source = _change(principal, source, fields)
     if {"question", "answer"} & set(fields):
-        return _index_now(source, ingestion)
+        try:
+            ingestion.index_qa(source)
+        except ProviderError:
+            update_row(source, before)  # the client is told it failed: the pair is as it was
+            raise
+        return KnowledgeSource.get_by_id(source.id)
     return source
-
-
-def _index_now(source: KnowledgeSource, ingestion: Ingestion) -> KnowledgeSource:
-    ingestion.run(source.id)
-    return KnowledgeSource.get_by_id(source.id)
 
 
 def create_file(
