@@ -10,7 +10,6 @@ import time
 
 import pytest
 import requests
-
 from conftest import assert_envelope, companin_server, run_cli
 from test_errors import INTERNALS
 from test_knowledge_files import upload
@@ -64,9 +63,12 @@ def test_search_with_the_embedder_down_is_a_502(client, org):
     assert_provider_error(response, 502)
     # Keyword search needs no embedder, and still works.
     keyword = {"query": "hours", "mode": "keyword"}
-    assert assert_envelope(
-        client.post(f"{API}/knowledge/search", json=keyword, headers=org.headers), 200
-    ) == []
+    assert (
+        assert_envelope(
+            client.post(f"{API}/knowledge/search", json=keyword, headers=org.headers), 200
+        )
+        == []
+    )
 
 
 def test_file_whose_embedding_fails_is_marked_failed_without_the_key(client, org):
