@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
@@ -12,23 +11,17 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import access_log, config, cors, db, errors, request_id
 from .api import register_api
-from .auth import authenticate, load_signing_key
+from .auth import authenticate
 from .extensions import api, check_rate_limit_settings, keep_retry_after_for_429, limiter
+from .identity import load_signing_key
 from .knowledge.embedder import get_embedder
 from .knowledge.index import KnowledgeIndex
 from .knowledge.vectorstore import VectorStore
 from .schema import ensure_schema
 from .services.ingestion import Ingestion, IngestionSettings
+from .state import EXTENSION, AppState
 
 __all__ = ["create_app"]
-
-
-@dataclass(frozen=True)
-class AppState:
-    """What the app holds besides its settings: kept out of `app.config`, which may be shown."""
-
-    signing_key: bytes
-    ingestion: Ingestion
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -55,7 +48,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     access_log.init_app(app)
     db.init_app(app)
     ensure_schema()
-    app.extensions["companin"] = AppState(
+    app.extensions[EXTENSION] = AppState(
         signing_key=load_signing_key(app.instance_path), ingestion=_ingestion(app)
     )
 

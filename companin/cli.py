@@ -13,6 +13,7 @@ from . import create_app
 from .config import SettingsError, upload_body_limit
 from .errors import NotFound
 from .services import bulk, demo, organizations
+from .state import state_of
 
 
 @click.group()
@@ -48,7 +49,7 @@ def init(with_demo: bool) -> None:
     click.echo(f"Instance ready in {app.instance_path}")
     if with_demo:
         with app.app_context():
-            details = demo.ensure_demo(app.instance_path, app.extensions["companin"].ingestion)
+            details = demo.ensure_demo(app.instance_path, state_of(app).ingestion)
         click.echo(
             f"Demo organization (credentials also in {demo.credentials_path(app.instance_path)}):"
         )
@@ -83,7 +84,7 @@ def rotate_secret(client_id: str, as_json: bool) -> None:
 def reindex() -> None:
     """Embed all knowledge again with the configured embedding model."""
     app = _app()
-    ingestion = app.extensions["companin"].ingestion
+    ingestion = state_of(app).ingestion
     with app.app_context():
         count = ingestion.reindex(on_source=lambda s: click.echo(f"  {s.title}"))
     click.echo(f"Re-indexed {count} source(s) with {ingestion.index.model}")
@@ -95,7 +96,7 @@ def reindex() -> None:
 def ingest(paths: tuple[str, ...], client_id: str) -> None:
     """Load files and folders (PDF, text, Markdown, HTML, DOCX) into an organization."""
     app = _app()
-    ingestion = app.extensions["companin"].ingestion
+    ingestion = state_of(app).ingestion
     with app.app_context():
         try:
             principal = organizations.principal_for(client_id)
@@ -127,7 +128,7 @@ def serve(host: str, port: int, threads: int) -> None:
     from waitress import serve as waitress_serve
 
     app = _app()
-    ingestion = app.extensions["companin"].ingestion
+    ingestion = state_of(app).ingestion
     problem = ingestion.index.embedder_problem()
     if problem:
         # Served all the same: everything but knowledge and answers works, and /healthz says why.

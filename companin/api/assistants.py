@@ -1,9 +1,8 @@
 from flask.views import MethodView
 
 from ..auth import current_principal, requires
-from ..models import Assistant
 from ..schemas.assistants import AssistantSchema, AssistantUpdateSchema
-from ..services.records import create_owned, delete_row, get_owned, owned, update_row
+from ..services import assistants
 from .blueprint import Blueprint, QueryPage
 
 blp = Blueprint(
@@ -18,14 +17,14 @@ class Assistants(MethodView):
     @blp.paginate(QueryPage)
     def get(self):
         """List the organization's assistants"""
-        return owned(Assistant, current_principal().org_id)
+        return assistants.list_assistants(current_principal())
 
     @requires()
     @blp.arguments(AssistantSchema)
     @blp.response(201, AssistantSchema, description="Assistant created")
     def post(self, fields):
         """Create an assistant"""
-        return create_owned(Assistant, current_principal().org_id, fields)
+        return assistants.create_assistant(current_principal(), fields)
 
 
 @blp.route("/<uuid:assistant_id>")
@@ -34,17 +33,17 @@ class AssistantById(MethodView):
     @blp.response(200, AssistantSchema, description="Assistant found")
     def get(self, assistant_id):
         """Get an assistant"""
-        return get_owned(Assistant, current_principal().org_id, assistant_id)
+        return assistants.get_assistant(current_principal(), assistant_id)
 
     @requires()
     @blp.arguments(AssistantUpdateSchema(partial=True))
     @blp.response(200, AssistantSchema, description="Assistant updated")
     def patch(self, fields, assistant_id):
         """Change some of an assistant's fields"""
-        return update_row(get_owned(Assistant, current_principal().org_id, assistant_id), fields)
+        return assistants.update_assistant(current_principal(), assistant_id, fields)
 
     @requires()
     @blp.response(200, description="Assistant deleted")
     def delete(self, assistant_id):
         """Delete an assistant, with its widget configs, sessions and conversations"""
-        delete_row(get_owned(Assistant, current_principal().org_id, assistant_id))
+        assistants.delete_assistant(current_principal(), assistant_id)

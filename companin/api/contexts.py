@@ -1,10 +1,8 @@
 from flask.views import MethodView
 
 from ..auth import current_principal, requires
-from ..models import UserContext
 from ..schemas.contexts import ContextSchema, ContextTraitsSchema
 from ..services import contexts
-from ..services.records import delete_row, owned
 from .blueprint import Blueprint, QueryPage
 
 blp = Blueprint(
@@ -22,7 +20,7 @@ class Contexts(MethodView):
     @blp.paginate(QueryPage)
     def get(self):
         """List user contexts"""
-        return owned(UserContext, current_principal().org_id)
+        return contexts.list_contexts(current_principal())
 
     @requires()
     @blp.arguments(ContextSchema)
@@ -58,4 +56,4 @@ class ContextByKey(MethodView):
     @blp.response(200, description="User context deleted")
     def delete(self, key):
         """Delete a user context (conversations keep going without it)"""
-        delete_row(contexts.get_context(current_principal(), key))
+        contexts.delete_context(current_principal(), key)

@@ -1,7 +1,6 @@
 from flask.views import MethodView
 
 from ..auth import current_principal, requires
-from ..models import Conversation
 from ..schemas.chats import (
     ConversationQueryArgsSchema,
     ConversationSchema,
@@ -9,8 +8,6 @@ from ..schemas.chats import (
     MessageSchema,
 )
 from ..services import conversations
-from ..services.messages import history
-from ..services.records import delete_row, get_owned, owned
 from .blueprint import Blueprint, QueryPage
 
 blp = Blueprint(
@@ -29,7 +26,7 @@ class Conversations(MethodView):
     @blp.paginate(QueryPage)
     def get(self, filters):
         """List conversations, optionally of one customer or assistant"""
-        return owned(Conversation, current_principal().org_id, filters)
+        return conversations.list_conversations(current_principal(), filters)
 
     @requires()
     @blp.arguments(ConversationSchema)
@@ -45,7 +42,7 @@ class ConversationById(MethodView):
     @blp.response(200, ConversationSchema, description="Conversation found")
     def get(self, conversation_id):
         """Get a conversation"""
-        return get_owned(Conversation, current_principal().org_id, conversation_id)
+        return conversations.get_conversation(current_principal(), conversation_id)
 
     @requires()
     @blp.arguments(ConversationUpdateSchema)
@@ -58,7 +55,7 @@ class ConversationById(MethodView):
     @blp.response(200, description="Conversation deleted")
     def delete(self, conversation_id):
         """Delete a conversation and its messages"""
-        delete_row(get_owned(Conversation, current_principal().org_id, conversation_id))
+        conversations.delete_conversation(current_principal(), conversation_id)
 
 
 @blp.route("/<uuid:conversation_id>/messages")
@@ -68,4 +65,4 @@ class ConversationMessages(MethodView):
     @blp.paginate(QueryPage)
     def get(self, conversation_id):
         """A conversation's messages, oldest first"""
-        return history(get_owned(Conversation, current_principal().org_id, conversation_id))
+        return conversations.conversation_messages(current_principal(), conversation_id)

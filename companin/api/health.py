@@ -1,10 +1,11 @@
 """`GET /healthz`: is this process able to serve? No authentication, no rate limit."""
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from ..db import db
 from ..errors import envelope
 from ..extensions import limiter
+from ..state import app_state
 
 blp = Blueprint("health", __name__)
 
@@ -21,7 +22,7 @@ def _database() -> str:
 @limiter.exempt
 def healthz():
     """Report the state of each part the service needs: database, vector store, embedder."""
-    index = current_app.extensions["companin"].ingestion.index
+    index = app_state().ingestion.index
     embedder_problem = index.embedder_problem()
     parts = {
         "database": _database(),

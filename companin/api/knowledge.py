@@ -19,15 +19,12 @@ from ..schemas.knowledge import (
     UrlSchema,
 )
 from ..services import knowledge
+from ..state import app_state
 from .blueprint import Blueprint, QueryPage
 
 blp = Blueprint(
     "knowledge", __name__, url_prefix="/api/v1/knowledge", description="What the assistants know"
 )
-
-
-def _ingestion():
-    return current_app.extensions["companin"].ingestion
 
 
 def _upload_sized(view):
@@ -64,7 +61,7 @@ class Files(MethodView):
         if len(data) > limit:
             raise PayloadTooLarge(f"File larger than {limit} bytes")
         name = upload.filename or "upload"
-        return knowledge.create_file(current_principal(), form, name, data, _ingestion())
+        return knowledge.create_file(current_principal(), form, name, data, app_state().ingestion)
 
 
 @blp.route("/qa/")
@@ -81,7 +78,7 @@ class QAPairs(MethodView):
     @blp.response(201, KnowledgeSourceSchema, description="Q&A pair created")
     def post(self, fields):
         """Add a question and its answer; searchable at once"""
-        return knowledge.create_qa(current_principal(), fields, _ingestion())
+        return knowledge.create_qa(current_principal(), fields, app_state().ingestion)
 
 
 @blp.route("/qa/<uuid:source_id>")
@@ -97,13 +94,13 @@ class QAPairById(MethodView):
     @blp.response(200, KnowledgeSourceSchema, description="Q&A pair updated")
     def patch(self, fields, source_id):
         """Change a Q&A pair; the index follows at once"""
-        return knowledge.update_qa(current_principal(), source_id, fields, _ingestion())
+        return knowledge.update_qa(current_principal(), source_id, fields, app_state().ingestion)
 
     @requires()
     @blp.response(200, description="Q&A pair deleted")
     def delete(self, source_id):
         """Delete a Q&A pair and its index entries"""
-        knowledge.delete_source(current_principal(), source_id, _ingestion(), type="qa")
+        knowledge.delete_source(current_principal(), source_id, app_state().ingestion, type="qa")
 
 
 @blp.route("/urls/")
@@ -120,7 +117,7 @@ class Urls(MethodView):
     @blp.response(201, KnowledgeSourceSchema, description="Web page received, processing")
     def post(self, fields):
         """Add a web page, optionally crawling its site; fetched in the background"""
-        return knowledge.create_url(current_principal(), fields, _ingestion())
+        return knowledge.create_url(current_principal(), fields, app_state().ingestion)
 
 
 @blp.route("/urls/<uuid:source_id>/refresh")
@@ -129,7 +126,7 @@ class UrlRefresh(MethodView):
     @blp.response(200, KnowledgeSourceSchema, description="Refresh started")
     def post(self, source_id):
         """Fetch a web page again; only changed content is re-indexed"""
-        return knowledge.refresh_url(current_principal(), source_id, _ingestion())
+        return knowledge.refresh_url(current_principal(), source_id, app_state().ingestion)
 
 
 @blp.route("/sources/")
@@ -162,7 +159,7 @@ class SourceById(MethodView):
     @blp.response(200, description="Source deleted")
     def delete(self, source_id):
         """Delete a source and every chunk of it, everywhere"""
-        knowledge.delete_source(current_principal(), source_id, _ingestion())
+        knowledge.delete_source(current_principal(), source_id, app_state().ingestion)
 
 
 @blp.route("/search")
@@ -172,4 +169,4 @@ class Search(MethodView):
     @blp.response(200, PassageSchema(many=True), description="Passages found")
     def post(self, fields):
         """The passages the assistant would see for a question, best first"""
-        return knowledge.search(current_principal(), fields, _ingestion())
+        return knowledge.search(current_principal(), fields, app_state().ingestion)

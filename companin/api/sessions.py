@@ -1,7 +1,6 @@
 from flask.views import MethodView
 
 from ..auth import current_principal, requires
-from ..models import Session
 from ..schemas.chats import (
     MessageSchema,
     SessionQueryArgsSchema,
@@ -9,7 +8,6 @@ from ..schemas.chats import (
     SessionUpdateSchema,
 )
 from ..services import sessions
-from ..services.records import delete_row, get_owned, owned, update_row
 from .blueprint import Blueprint, QueryPage
 
 blp = Blueprint(
@@ -25,7 +23,7 @@ class Sessions(MethodView):
     @blp.paginate(QueryPage)
     def get(self, filters):
         """List visitor sessions, newest last"""
-        return owned(Session, current_principal().org_id, filters)
+        return sessions.list_sessions(current_principal(), filters)
 
     @requires(widget=True)
     @blp.arguments(SessionSchema)
@@ -48,13 +46,13 @@ class SessionById(MethodView):
     @blp.response(200, SessionSchema, description="Session updated")
     def patch(self, fields, session_id):
         """Change a session's visitor id, locale or metadata"""
-        return update_row(get_owned(Session, current_principal().org_id, session_id), fields)
+        return sessions.update_session(current_principal(), session_id, fields)
 
     @requires()
     @blp.response(200, description="Session deleted")
     def delete(self, session_id):
         """Delete a session and its messages"""
-        delete_row(get_owned(Session, current_principal().org_id, session_id))
+        sessions.delete_session(current_principal(), session_id)
 
 
 @blp.route("/<uuid:session_id>/messages")

@@ -1,10 +1,8 @@
 from flask.views import MethodView
 
 from ..auth import current_principal, requires
-from ..models import WidgetConfig
 from ..schemas.widget_configs import WidgetConfigSchema, WidgetConfigUpdateSchema
 from ..services import widget_configs
-from ..services.records import delete_row, get_owned, owned
 from .blueprint import Blueprint, QueryPage
 
 blp = Blueprint(
@@ -22,7 +20,7 @@ class WidgetConfigs(MethodView):
     @blp.paginate(QueryPage)
     def get(self):
         """List the organization's widget configs"""
-        return owned(WidgetConfig, current_principal().org_id)
+        return widget_configs.list_configs(current_principal())
 
     @requires()
     @blp.arguments(WidgetConfigSchema)
@@ -38,7 +36,7 @@ class WidgetConfigById(MethodView):
     @blp.response(200, WidgetConfigSchema, description="Widget config found")
     def get(self, config_id):
         """Get a widget config (widget tokens may read it)"""
-        return get_owned(WidgetConfig, current_principal().org_id, config_id)
+        return widget_configs.get_config(current_principal(), config_id)
 
     @requires()
     @blp.arguments(WidgetConfigUpdateSchema(partial=True))
@@ -51,4 +49,4 @@ class WidgetConfigById(MethodView):
     @blp.response(200, description="Widget config deleted")
     def delete(self, config_id):
         """Delete a widget config"""
-        delete_row(get_owned(WidgetConfig, current_principal().org_id, config_id))
+        widget_configs.delete_config(current_principal(), config_id)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..db import write_transaction
+from ..enums import SEARCH_MODES
 from ..llm.errors import ProviderError
 from ..models import KnowledgeChunk, KnowledgeSource
 from . import fulltext
@@ -24,7 +25,6 @@ from .vectorstore import VectorStore
 
 EMBED_BATCH = 32
 _QUERY_EMBEDDER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-embed")
-MODES = ("hybrid", "vector", "keyword")
 
 
 @dataclass
@@ -180,7 +180,9 @@ class KnowledgeIndex:
         mode: str = "hybrid",
         allowed: Callable[[KnowledgeSource], bool] | None = None,
     ) -> list[Passage]:
-        """The organization's best passages for `query`, best first."""
+        """The organization's best passages for `query`, best first, ranked as `mode` says."""
+        if mode not in SEARCH_MODES:
+            raise ValueError(f"mode must be one of {SEARCH_MODES}, not {mode!r}")
         depth = max(4 * top_k, 40)
         similarity: dict[int, float] = {}
         keyword: dict[int, float] = {}

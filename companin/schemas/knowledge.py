@@ -4,12 +4,8 @@ import marshmallow as ma
 from flask_smorest.fields import Upload
 from marshmallow import validate
 
+from ..enums import FILE_TYPES, SEARCH_MODES, SOURCE_STATUSES, SOURCE_TYPES
 from .common import ResourceSchema, StrictBoolean, UTCDateTime, text
-
-FILE_TYPES = ["pdf", "txt", "md", "html", "docx"]
-SOURCE_TYPES = ["file", "qa", "url"]
-STATUSES = ["processing", "ready", "failed"]
-SEARCH_MODES = ["hybrid", "vector", "keyword"]
 
 
 def assistant_ids_field() -> ma.fields.List:
@@ -25,7 +21,7 @@ class KnowledgeSourceSchema(ResourceSchema):
 
     type = ma.fields.String(dump_only=True, metadata={"enum": SOURCE_TYPES})
     title = text(500, allow_none=True)
-    status = ma.fields.String(dump_only=True, metadata={"enum": STATUSES})
+    status = ma.fields.String(dump_only=True, metadata={"enum": SOURCE_STATUSES})
     progress = ma.fields.Float(dump_only=True)
     chunk_count = ma.fields.Integer(dump_only=True)
     error = ma.fields.String(dump_only=True, allow_none=True)
@@ -51,7 +47,7 @@ class KnowledgeSourceUpdateSchema(ma.Schema):
 
 class KnowledgeSourceQueryArgsSchema(ma.Schema):
     type = ma.fields.String(validate=validate.OneOf(SOURCE_TYPES))
-    status = ma.fields.String(validate=validate.OneOf(STATUSES))
+    status = ma.fields.String(validate=validate.OneOf(SOURCE_STATUSES))
 
 
 class FileFormSchema(ma.Schema):

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from ..auth import Principal
+from ..enums import FILE_EXTENSIONS
 from ..errors import CompaninError
+from ..identity import Principal
 from ..models import KnowledgeSource
 from .ingestion import Ingestion
 from .knowledge import store_file
-
-EXTENSIONS = {".pdf", ".txt", ".md", ".markdown", ".html", ".htm", ".docx"}
 
 
 def files_under(paths: Iterable[str]) -> list[str]:
@@ -27,7 +26,8 @@ def files_under(paths: Iterable[str]) -> list[str]:
 
 
 def _wanted(name: str) -> bool:
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in EXTENSIONS
+    extension = os.path.splitext(name)[1].lower().removeprefix(".")
+    return not name.startswith(".") and extension in FILE_EXTENSIONS
 
 
 def ingest_file(principal: Principal, path: str, ingestion: Ingestion) -> KnowledgeSource:

@@ -5,13 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ..auth import Principal
+from peewee import ModelSelect
+
 from ..db import write_transaction
 from ..errors import Conflict, NotFound, ValidationFailed
+from ..identity import Principal
 from ..models import UserContext
-from .records import create_owned, owned, update_row
+from .records import create_owned, delete_row, owned, update_row
 
 MAX_REFERENCE_LENGTH = UserContext.user_reference.max_length
+
+
+def list_contexts(principal: Principal) -> ModelSelect:
+    """The organization's user contexts, oldest first."""
+    return owned(UserContext, principal.org_id)
 
 
 def find_context(org_id: uuid.UUID, key: str) -> UserContext | None:
@@ -60,6 +67,11 @@ def patch_context(principal: Principal, key: str, traits: dict[str, Any]) -> Use
     with write_transaction():
         context = get_context(principal, key)
         return update_row(context, {"traits": merge_patch(context.traits, traits)})
+
+
+def delete_context(principal: Principal, key: str) -> None:
+    """Delete it; conversations that used it keep going without one."""
+    delete_row(get_context(principal, key))
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -5,11 +5,30 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ..auth import Principal
+from peewee import ModelSelect
+
 from ..errors import ValidationFailed
+from ..identity import Principal
 from ..models import Conversation
 from .contexts import find_context
-from .records import create_owned, get_owned, referenced_assistant, update_row
+from .messages import history
+from .records import (
+    create_owned,
+    delete_row,
+    get_owned,
+    owned,
+    referenced_assistant,
+    update_row,
+)
+
+
+def list_conversations(principal: Principal, filters: dict[str, Any]) -> ModelSelect:
+    """The organization's conversations matching `filters`, oldest first."""
+    return owned(Conversation, principal.org_id, filters)
+
+
+def get_conversation(principal: Principal, conversation_id: uuid.UUID) -> Conversation:
+    return get_owned(Conversation, principal.org_id, conversation_id)
 
 
 def create_conversation(principal: Principal, fields: dict[str, Any]) -> Conversation:
@@ -21,8 +40,18 @@ def create_conversation(principal: Principal, fields: dict[str, Any]) -> Convers
 def update_conversation(
     principal: Principal, conversation_id: uuid.UUID, fields: dict[str, Any]
 ) -> Conversation:
-    conversation = get_owned(Conversation, principal.org_id, conversation_id)
+    conversation = get_conversation(principal, conversation_id)
     return update_row(conversation, _resolve_context(principal.org_id, fields))
+
+
+def delete_conversation(principal: Principal, conversation_id: uuid.UUID) -> None:
+    """Delete it; the database cascades to its messages."""
+    delete_row(get_conversation(principal, conversation_id))
+
+
+def conversation_messages(principal: Principal, conversation_id: uuid.UUID) -> ModelSelect:
+    """A conversation's history, oldest first."""
+    return history(get_conversation(principal, conversation_id))
 
 
 def _resolve_context(org_id: uuid.UUID, fields: dict[str, Any]) -> dict[str, Any]:

@@ -6,8 +6,8 @@ import json
 import os
 import uuid
 
-from ..auth import SERVER, Principal
 from ..db import write_transaction
+from ..identity import SERVER, Principal
 from ..models import Assistant, WidgetConfig
 from .ingestion import Ingestion
 from .knowledge import create_qa

@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..db import db, write_transaction
+from ..enums import FINISHED_STATUSES
 from ..knowledge import parsers
 from ..knowledge.chunking import chunk_document
 from ..knowledge.crawler import crawl
@@ -282,7 +283,7 @@ def _progress(source: KnowledgeSource, done: float) -> None:
 
 
 def _finish(source_id: uuid.UUID, **fields) -> None:
-    if fields.get("status") in ("ready", "failed"):
+    if fields.get("status") in FINISHED_STATUSES:
         fields.setdefault("progress", 1.0)
     with write_transaction():
         KnowledgeSource.update(updated_at=utcnow(), **fields).where(

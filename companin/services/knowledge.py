@@ -8,9 +8,9 @@ from typing import Any
 
 from peewee import ModelSelect
 
-from ..auth import Principal
 from ..db import write_transaction
 from ..errors import Conflict, NotFound, ValidationFailed
+from ..identity import Principal
 from ..knowledge import parsers
 from ..knowledge.documents import DocumentError
 from ..knowledge.fetcher import UnsafeURL, check_url

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..auth import SERVER, Principal, hash_secret, new_client_id, new_client_secret
 from ..db import write_transaction
 from ..errors import NotFound
+from ..identity import SERVER, Principal, hash_secret, new_client_id, new_client_secret
 from ..models import ApiKey, Organization
 
 

@@ -7,11 +7,16 @@ from typing import Any
 
 from peewee import ModelSelect
 
-from ..auth import Principal
 from ..errors import Forbidden, NotFound
+from ..identity import Principal
 from ..models import Session
 from .messages import history
-from .records import create_owned, get_owned, referenced_assistant
+from .records import create_owned, delete_row, get_owned, owned, referenced_assistant, update_row
+
+
+def list_sessions(principal: Principal, filters: dict[str, Any]) -> ModelSelect:
+    """The organization's sessions matching `filters`, oldest first."""
+    return owned(Session, principal.org_id, filters)
 
 
 def create_session(principal: Principal, fields: dict[str, Any]) -> Session:
@@ -33,6 +38,15 @@ def get_session(principal: Principal, session_id: uuid.UUID) -> Session:
     if principal.is_widget and session.visitor_subject != principal.subject:
         raise NotFound("Session not found")
     return session
+
+
+def update_session(principal: Principal, session_id: uuid.UUID, fields: dict[str, Any]) -> Session:
+    return update_row(get_session(principal, session_id), fields)
+
+
+def delete_session(principal: Principal, session_id: uuid.UUID) -> None:
+    """Delete it; the database cascades to its messages."""
+    delete_row(get_session(principal, session_id))
 
 
 def session_messages(principal: Principal, session_id: uuid.UUID) -> ModelSelect:

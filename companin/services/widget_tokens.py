@@ -1,15 +1,22 @@
-"""Deciding whether a browser may have a widget token, and for what."""
+"""Deciding whether a browser may have a widget token, and for what; then issuing it."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from typing import Any
 
-from ..auth import WIDGET, Principal
 from ..errors import Forbidden, Unauthorized, ValidationFailed
+from ..identity import WIDGET, Principal, issue_widget_token
 from ..models import ApiKey, WidgetConfig
 from . import origins
 from .records import owned, referenced_assistant
+
+
+def widget_token(signing_key: bytes, ttl: int, **request: Any) -> dict[str, Any]:
+    """A widget token for the browser asking (see `widget_principal`), valid `ttl` seconds."""
+    token = issue_widget_token(signing_key, widget_principal(**request), ttl)
+    return {"token": token, "expires_in": ttl, "token_type": "Bearer"}
 
 
 def widget_principal(

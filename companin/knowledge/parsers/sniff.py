@@ -10,22 +10,12 @@ import io
 import re
 import zipfile
 
+from ...enums import FILE_EXTENSIONS, FILE_TYPES
 from ..documents import UnsupportedFile
 
-FILE_TYPES = ("pdf", "docx", "html", "md", "txt")
-
-# Spellings a client may use for the types above (claimed types and file extensions).
-_ALIASES = {
-    "pdf": "pdf",
-    "docx": "docx",
-    "html": "html",
-    "htm": "html",
-    "xhtml": "html",
-    "md": "md",
-    "markdown": "md",
-    "txt": "txt",
-    "text": "txt",
-}
+# Spellings a client may use for FILE_TYPES (claimed types and file extensions): the
+# extensions `companin ingest` picks up, and two it leaves alone in a folder.
+_ALIASES = {**FILE_EXTENSIONS, "xhtml": "html", "text": "txt"}
 
 _LABELS = {
     "pdf": "a PDF",
