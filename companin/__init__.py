@@ -18,6 +18,7 @@ from .knowledge.embedder import get_embedder
 from .knowledge.index import KnowledgeIndex
 from .knowledge.vectorstore import VectorStore
 from .schema import ensure_schema
+from .services.answers import AnswerSettings
 from .services.ingestion import Ingestion, IngestionSettings
 from .state import EXTENSION, AppState
 
@@ -49,7 +50,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     ensure_schema()
     app.extensions[EXTENSION] = AppState(
-        signing_key=load_signing_key(app.instance_path), ingestion=_ingestion(app)
+        signing_key=load_signing_key(app.instance_path),
+        ingestion=_ingestion(app),
+        answers=AnswerSettings.from_settings(app.config),
     )
 
     # Order matters: preflights are answered before credentials are read, and credentials

@@ -12,6 +12,7 @@ import click
 from . import create_app
 from .config import SettingsError, upload_body_limit
 from .errors import NotFound
+from .llm import provider
 from .services import bulk, demo, organizations
 from .state import state_of
 
@@ -119,10 +120,20 @@ def _shown(path: str | None) -> str:
     return os.path.basename(path) if path else ""
 
 
+# 64 customers streaming replies at once, and room beside them for everything else.
+SERVE_THREADS = 96
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int)
+@click.option(
+    "--threads",
+    default=SERVE_THREADS,
+    show_default=True,
+    type=int,
+    help="Requests served at once; a streamed reply holds one for as long as the model writes.",
+)
 def serve(host: str, port: int, threads: int) -> None:
     """Serve the API with waitress."""
     from waitress import serve as waitress_serve
@@ -135,6 +146,8 @@ def serve(host: str, port: int, threads: int) -> None:
         click.echo(f"Error: {problem}", err=True)
     else:
         ingestion.warm_up()
+    if app.config["LLM_MODEL"].strip():
+        provider.import_in_background()  # about 4 s: not on the first customer's time
     recovered = ingestion.recover()
     logging.basicConfig(
         level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"

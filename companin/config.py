@@ -31,13 +31,14 @@ class Setting:
         """Convert an environment string to the type of the default."""
         if isinstance(self.default, bool):
             return raw.strip().lower() in {"1", "true", "yes", "on"}
-        if isinstance(self.default, int):
-            try:
-                return int(raw)
-            except ValueError:
-                raise SettingsError(
-                    f"{self.env_var}: expected a whole number, got {raw!r}"
-                ) from None
+        for kind, expected in ((int, "a whole number"), (float, "a number")):
+            if isinstance(self.default, kind):
+                try:
+                    return kind(raw)
+                except ValueError:
+                    raise SettingsError(
+                        f"{self.env_var}: expected {expected}, got {raw!r}"
+                    ) from None
         return raw
 
 
@@ -105,6 +106,55 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("INGEST_MAX_CHARS", 5_000_000, "Characters of text kept from one file or page."),
     Setting("FETCH_TIMEOUT_S", 20, "Longest time one web page may take to download."),
     Setting("FETCH_MAX_BYTES", 5 * 1024 * 1024, "Largest web page downloaded."),
+    Setting(
+        "LLM_MODEL",
+        "",
+        "The chat model that answers customers: any litellm model such as `openai/gpt-4o-mini`, "
+        "`anthropic/claude-3-5-haiku-latest` or `ollama/llama3.1` (an assistant's `model` "
+        "overrides it). Empty: the built-in offline responder, which answers from the "
+        "knowledge alone.",
+    ),
+    Setting(
+        "LLM_API_BASE",
+        "",
+        "Base URL of the chat model's server, for Ollama, vLLM or any OpenAI-compatible one.",
+    ),
+    Setting(
+        "LLM_API_KEY",
+        "",
+        "API key of the chat model's provider. Empty: the provider's usual variable "
+        "(`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, ...).",
+    ),
+    Setting(
+        "LLM_TIMEOUT_S",
+        30,
+        "Longest wait for the model's first word and, when streaming, for each next one; "
+        "then the customer gets a 504.",
+    ),
+    Setting("LLM_MAX_OUTPUT_TOKENS", 512, "Most tokens one reply may have."),
+    Setting(
+        "ANSWER_CONTEXT_TOKENS",
+        2000,
+        "Tokens of knowledge passages given to the model for one reply, best passages first.",
+    ),
+    Setting(
+        "ANSWER_HISTORY_TOKENS",
+        1000,
+        "Tokens of the chat's earlier messages given to the model, the most recent first.",
+    ),
+    Setting(
+        "ANSWER_MIN_SIMILARITY",
+        0.40,
+        "Cosine similarity the best passage must reach for the assistant to answer; below it, "
+        "the reply is the assistant's fallback_message and a handoff (calibrated for the "
+        "built-in embedder: see `make bench`).",
+    ),
+    Setting("MAX_MESSAGE_CHARS", 4000, "Longest customer message accepted; 422 beyond."),
+    Setting(
+        "CHAT_MESSAGES_PER_DAY",
+        200,
+        "Messages one session or conversation may post in a day; 429 beyond.",
+    ),
 )
 
 

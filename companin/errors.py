@@ -6,7 +6,7 @@ import logging
 import traceback
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, g, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .llm.errors import ProviderError
@@ -84,8 +84,8 @@ def handle_http_error(error: HTTPException):
 def handle_provider_error(error: ProviderError):
     """A model provider's failure: 502, 503 or 504, with its (key-free) reason."""
     log.warning("model provider failed: %s", error)
-    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
-    return jsonify(envelope(error.status, f"{error.title}: {error}")), error.status, headers
+    g.provider_retry_after = error.retry_after  # sent by extensions.keep_retry_after_for_429
+    return jsonify(envelope(error.status, f"{error.title}: {error}")), error.status
 
 
 def handle_unexpected(error: Exception):

@@ -3,7 +3,7 @@
 import limits
 import limits.errors
 import limits.storage
-from flask import current_app
+from flask import current_app, g
 from flask_limiter import Limiter
 from flask_smorest import Api
 
@@ -36,10 +36,13 @@ def widget_token_limit() -> str:
 
 
 def keep_retry_after_for_429(response):
-    """flask-limiter sends Retry-After on every response; it only means something on a 429
-    (or on a 503 whose provider said when to come back)."""
-    if response.status_code not in (429, 503):
+    """flask-limiter sends Retry-After on every response; it only means something on a 429,
+    and on a 503 whose model provider said how long to wait (see errors.py)."""
+    if response.status_code != 429:
         response.headers.pop("Retry-After", None)
+        wait = g.get("provider_retry_after")
+        if response.status_code == 503 and wait:
+            response.headers["Retry-After"] = str(wait)
     return response
 
 

@@ -103,10 +103,18 @@ class UserContext(OwnedModel):
         indexes = ((("organization", "user_reference"), True),)
 
 
-class Session(OwnedModel):
-    """An anonymous visitor's chat."""
+class Chat(OwnedModel):
+    """What sessions and conversations share: an assistant, and whether it handed off."""
 
     assistant = ForeignKeyField(Assistant, on_delete="CASCADE")
+    # Set when the assistant handed the chat to a person (it did not know); the team clears it.
+    handoff = BooleanField(default=False)
+    handoff_at = DateTimeField(null=True)
+
+
+class Session(Chat):
+    """An anonymous visitor's chat."""
+
     visitor_id = CharField(max_length=200, null=True)
     locale = CharField(max_length=35, null=True)
     metadata = JSONField(default=dict)
@@ -114,10 +122,9 @@ class Session(OwnedModel):
     visitor_subject = CharField(max_length=64, null=True, index=True)
 
 
-class Conversation(OwnedModel):
+class Conversation(Chat):
     """A known customer's chat."""
 
-    assistant = ForeignKeyField(Assistant, on_delete="CASCADE")
     customer_id = CharField(max_length=200, index=True)
     title = CharField(max_length=500, null=True)
     locale = CharField(max_length=35, null=True)
@@ -130,7 +137,8 @@ class Message(OwnedModel):
 
     session = ForeignKeyField(Session, null=True, backref="messages", on_delete="CASCADE")
     conversation = ForeignKeyField(Conversation, null=True, backref="messages", on_delete="CASCADE")
-    role = CharField(max_length=16)
+    role = CharField(max_length=16)  # user | assistant | agent
+    author = CharField(max_length=200, null=True)  # an agent's display name
     content = TextField()
     metadata = JSONField(default=dict)
     sources = JSONField(null=True)
@@ -140,6 +148,21 @@ class Message(OwnedModel):
     latency_ms = IntegerField(null=True)
     feedback_rating = CharField(max_length=8, null=True)
     feedback_comment = TextField(null=True)
+    feedback_at = DateTimeField(null=True)
+
+
+class IdempotencyRecord(OwnedModel):
+    """A message POST sent with an Idempotency-Key: its user message and, once answered,
+    the reply to give again to a retry of the same request."""
+
+    key = CharField(max_length=255)
+    request_hash = CharField(max_length=64)  # of the chat and the body: a reused key differs
+    user_message = ForeignKeyField(Message, on_delete="CASCADE")
+    reply = ForeignKeyField(Message, null=True, on_delete="CASCADE")  # once answered
+    state = CharField(max_length=8, default="running")  # running | failed | done
+
+    class Meta:
+        indexes = ((("organization", "key"), True),)
 
 
 class KnowledgeSource(OwnedModel):
@@ -211,6 +234,7 @@ TABLES = (
     Session,
     Conversation,
     Message,
+    IdempotencyRecord,
     KnowledgeSource,
     KnowledgeChunk,
 )

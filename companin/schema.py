@@ -4,16 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import SqliteDatabase
+from peewee import CharField, DateTimeField, SqliteDatabase
+from playhouse.migrate import SchemaMigrator, migrate
 
 from .db import db, write_transaction
 from .knowledge import fulltext
 from .models import TABLES, SchemaVersion
 
+
+def _answers() -> None:
+    """Version 2: chats record a handoff; messages an agent's name and when feedback came."""
+    # A NOT NULL column with a default is added in place; peewee's migrator would rebuild the
+    # table, and on SQLite dropping the old one would cascade to its messages.
+    false = "0" if isinstance(db.obj, SqliteDatabase) else "false"
+    for table in ("session", "conversation"):
+        db.execute_sql(
+            f'ALTER TABLE "{table}" ADD COLUMN "handoff" BOOLEAN NOT NULL DEFAULT {false}'
+        )
+    migrator = SchemaMigrator.from_database(db.obj)
+    migrate(
+        migrator.add_column("session", "handoff_at", DateTimeField(null=True)),
+        migrator.add_column("conversation", "handoff_at", DateTimeField(null=True)),
+        migrator.add_column("message", "author", CharField(max_length=200, null=True)),
+        migrator.add_column("message", "feedback_at", DateTimeField(null=True)),
+    )
+
+
 # Migration N takes a database at version N-1 to version N. Version 1 is the first release:
-# its tables are created from the models, so it needs no step of its own.
-MIGRATIONS: dict[int, Callable[[], None]] = {}
-CURRENT_VERSION = 1
+# its tables are created from the models, so it needs no step of its own. New tables need
+# no migration either: they are created from the models.
+MIGRATIONS: dict[int, Callable[[], None]] = {2: _answers}
+CURRENT_VERSION = 2
 
 
 def ensure_schema() -> int:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app
 
+from .services.answers import AnswerSettings
 from .services.ingestion import Ingestion
 
 EXTENSION = "companin"
@@ -22,6 +23,7 @@ class AppState:
 
     signing_key: bytes
     ingestion: Ingestion
+    answers: AnswerSettings
 
 
 def state_of(app: Flask) -> AppState:

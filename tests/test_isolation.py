@@ -59,6 +59,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("qa", "PATCH"): {"answer": "Taken over", "tags": ["x"]},
     ("sources", "PATCH"): {"title": "Taken over", "assistant_ids": []},
     ("refresh", "POST"): {},
+    ("feedback", "POST"): {"rating": "down", "comment": "Taken over"},
 }
 
 # The id routes this release has; the derived list must hold at least these.
@@ -73,10 +74,13 @@ EXPECTED_ID_ROUTES = {
     ("/sessions/<>", "PATCH"),
     ("/sessions/<>", "DELETE"),
     ("/sessions/<>/messages", "GET"),
+    ("/sessions/<>/messages", "POST"),
     ("/conversations/<>", "GET"),
     ("/conversations/<>", "PATCH"),
     ("/conversations/<>", "DELETE"),
     ("/conversations/<>/messages", "GET"),
+    ("/conversations/<>/messages", "POST"),
+    ("/messages/<>/feedback", "POST"),
     ("/contexts/<>", "GET"),
     ("/contexts/<>", "PATCH"),
     ("/contexts/<>", "PUT"),
@@ -104,6 +108,8 @@ EXPECTED_COLLECTIONS = {
 WIDGET_ID_ROUTES = {
     ("/sessions/<>", "GET"),
     ("/sessions/<>/messages", "GET"),
+    ("/sessions/<>/messages", "POST"),
+    ("/messages/<>/feedback", "POST"),
     ("/widget-configs/<>", "GET"),
 }
 
@@ -218,6 +224,9 @@ def build_world(client, org, name: str, token: str | None = None) -> World:
         },
     )
     qa = post("/knowledge/qa/", {"question": f"Who is {name}?", "answer": f"{name} is us."})
+    reply = post(f"/sessions/{session['id']}/messages", {"content": f"Who is {name}?"})[
+        "assistant_message"
+    ]
     # Nothing listens on port 9: the page fails to fetch, quickly, and the source is settled
     # before the probes run (a refresh of a source still processing would be a 409).
     url = post("/knowledge/urls/", {"url": "http://127.0.0.1:9/", "title": name})
@@ -231,6 +240,7 @@ def build_world(client, org, name: str, token: str | None = None) -> World:
         "sessions": session,
         "contexts": context,
         "conversations": conversation,
+        "messages": reply,
     }
     return World(headers=headers, token=token, rows=rows)
 

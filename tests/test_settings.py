@@ -18,6 +18,7 @@ from conftest import Org, assert_envelope, bearer, widget_token
 
 from companin import create_app
 from companin.config import SETTINGS
+from companin.schema import CURRENT_VERSION
 from companin.services.organizations import create_organization
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -207,9 +208,9 @@ def test_foreign_keys_cascade_when_an_assistant_is_deleted(instance):
 
 def test_schema_version_is_recorded_once(instance):
     create_app({"INSTANCE_PATH": str(instance)})
-    assert db_query(instance, "SELECT version FROM schema_version") == [(1,)]
+    assert db_query(instance, "SELECT version FROM schema_version") == [(CURRENT_VERSION,)]
     create_app({"INSTANCE_PATH": str(instance)})
-    assert db_query(instance, "SELECT version FROM schema_version") == [(1,)]
+    assert db_query(instance, "SELECT version FROM schema_version") == [(CURRENT_VERSION,)]
 
 
 def test_restarting_on_an_existing_instance_keeps_data_and_tokens(instance):

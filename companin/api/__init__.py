@@ -13,6 +13,7 @@ from . import (
     conversations,
     health,
     knowledge,
+    messages,
     sessions,
     widget_configs,
     widget_tokens,
@@ -24,6 +25,7 @@ BLUEPRINTS = (
     widget_configs,
     sessions,
     conversations,
+    messages,
     contexts,
     knowledge,
 )

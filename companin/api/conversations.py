@@ -5,7 +5,6 @@ from ..schemas.chats import (
     ConversationQueryArgsSchema,
     ConversationSchema,
     ConversationUpdateSchema,
-    MessageSchema,
 )
 from ..services import conversations
 from .blueprint import Blueprint, QueryPage
@@ -56,13 +55,3 @@ class ConversationById(MethodView):
     def delete(self, conversation_id):
         """Delete a conversation and its messages"""
         conversations.delete_conversation(current_principal(), conversation_id)
-
-
-@blp.route("/<uuid:conversation_id>/messages")
-class ConversationMessages(MethodView):
-    @requires()
-    @blp.response(200, MessageSchema(many=True), description="Messages listed")
-    @blp.paginate(QueryPage)
-    def get(self, conversation_id):
-        """A conversation's messages, oldest first"""
-        return conversations.conversation_messages(current_principal(), conversation_id)

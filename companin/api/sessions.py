@@ -2,7 +2,6 @@ from flask.views import MethodView
 
 from ..auth import current_principal, requires
 from ..schemas.chats import (
-    MessageSchema,
     SessionQueryArgsSchema,
     SessionSchema,
     SessionUpdateSchema,
@@ -53,13 +52,3 @@ class SessionById(MethodView):
     def delete(self, session_id):
         """Delete a session and its messages"""
         sessions.delete_session(current_principal(), session_id)
-
-
-@blp.route("/<uuid:session_id>/messages")
-class SessionMessages(MethodView):
-    @requires(widget=True)
-    @blp.response(200, MessageSchema(many=True), description="Messages listed")
-    @blp.paginate(QueryPage)
-    def get(self, session_id):
-        """A session's messages, oldest first"""
-        return sessions.session_messages(current_principal(), session_id)

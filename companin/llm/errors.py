@@ -47,4 +47,3 @@ class ModelMissing(ProviderError):
 
     status = 503
     title = "Embedding model not installed"
-

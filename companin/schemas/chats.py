@@ -3,10 +3,23 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from .common import ResourceSchema, UTCDateTime, metadata_field, text
+from .common import ResourceSchema, StrictBoolean, UTCDateTime, metadata_field, text
 
 
-class SessionSchema(ResourceSchema):
+class ChatSchema(ResourceSchema):
+    """Whether the assistant handed the chat to a person, and when; the team clears it."""
+
+    handoff = ma.fields.Boolean(
+        dump_only=True, metadata={"description": "The assistant asked for a person."}
+    )
+    handoff_at = UTCDateTime(dump_only=True, allow_none=True)
+
+
+def handoff_update() -> StrictBoolean:
+    return StrictBoolean(metadata={"description": "false once the handoff is dealt with."})
+
+
+class SessionSchema(ChatSchema):
     """An anonymous visitor's chat with an assistant."""
 
     assistant_id = ma.fields.UUID(required=True)
@@ -18,6 +31,8 @@ class SessionSchema(ResourceSchema):
 class SessionUpdateSchema(SessionSchema):
     """What may change in a session: not its assistant."""
 
+    handoff = handoff_update()
+
     class Meta:
         exclude = ("assistant_id",)
 
@@ -25,9 +40,10 @@ class SessionUpdateSchema(SessionSchema):
 class SessionQueryArgsSchema(ma.Schema):
     assistant_id = ma.fields.UUID()
     visitor_id = text(200)
+    handoff = ma.fields.Boolean(metadata={"description": "Only chats handed off (or not)."})
 
 
-class ConversationSchema(ResourceSchema):
+class ConversationSchema(ChatSchema):
     """A known customer's chat, optionally personalised by a user context."""
 
     assistant_id = ma.fields.UUID(required=True)
@@ -45,6 +61,8 @@ class ConversationSchema(ResourceSchema):
 class ConversationUpdateSchema(ConversationSchema):
     """What may change in a conversation: not its assistant or customer."""
 
+    handoff = handoff_update()
+
     class Meta:
         exclude = ("assistant_id", "customer_id")
 
@@ -52,22 +70,33 @@ class ConversationUpdateSchema(ConversationSchema):
 class ConversationQueryArgsSchema(ma.Schema):
     assistant_id = ma.fields.UUID()
     customer_id = text(200)
+    handoff = ma.fields.Boolean(metadata={"description": "Only chats handed off (or not)."})
 
 
 class SourceSchema(ma.Schema):
+    """A passage a reply was written from."""
+
     source_id = ma.fields.String()
     type = ma.fields.String()
     title = ma.fields.String(allow_none=True)
     url = ma.fields.String(allow_none=True)
+    page = ma.fields.Integer(allow_none=True)
     snippet = ma.fields.String()
     score = ma.fields.Float()
+
+
+class FeedbackDumpSchema(ma.Schema):
+    rating = ma.fields.String(attribute="feedback_rating", metadata={"enum": ["up", "down"]})
+    comment = ma.fields.String(attribute="feedback_comment", allow_none=True)
+    created_at = UTCDateTime(attribute="feedback_at")
 
 
 class MessageSchema(ma.Schema):
     """One turn of a chat."""
 
     id = ma.fields.UUID(dump_only=True)
-    role = ma.fields.String(metadata={"enum": ["user", "assistant"]})
+    role = ma.fields.String(metadata={"enum": ["user", "assistant", "agent"]})
+    author = ma.fields.String(allow_none=True, metadata={"description": "An agent's name."})
     content = ma.fields.String()
     metadata = ma.fields.Dict()
     sources = ma.fields.List(ma.fields.Nested(SourceSchema), allow_none=True)
@@ -75,4 +104,10 @@ class MessageSchema(ma.Schema):
     model = ma.fields.String(allow_none=True)
     usage = ma.fields.Dict(allow_none=True)
     latency_ms = ma.fields.Integer(allow_none=True)
+    feedback = ma.fields.Method("_feedback", allow_none=True)
     created_at = UTCDateTime(dump_only=True)
+
+    def _feedback(self, message) -> dict | None:
+        if not message.feedback_rating:
+            return None
+        return FeedbackDumpSchema().dump(message)

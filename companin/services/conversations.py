@@ -11,7 +11,7 @@ from ..errors import ValidationFailed
 from ..identity import Principal
 from ..models import Conversation
 from .contexts import find_context
-from .messages import history
+from .messages import chat_changes, history
 from .records import (
     create_owned,
     delete_row,
@@ -41,7 +41,7 @@ def update_conversation(
     principal: Principal, conversation_id: uuid.UUID, fields: dict[str, Any]
 ) -> Conversation:
     conversation = get_conversation(principal, conversation_id)
-    return update_row(conversation, _resolve_context(principal.org_id, fields))
+    return update_row(conversation, chat_changes(_resolve_context(principal.org_id, fields)))
 
 
 def delete_conversation(principal: Principal, conversation_id: uuid.UUID) -> None:

@@ -219,7 +219,7 @@ def search(principal: Principal, fields: dict[str, Any], ingestion: Ingestion) -
     if assistant_id is not None:
         if not owned(Assistant, principal.org_id).where(Assistant.id == assistant_id).exists():
             raise ValidationFailed("assistant_id", "Assistant not found.")
-        allowed = _usable_by(str(assistant_id))
+        allowed = usable_by(str(assistant_id))
     return ingestion.index.search(
         principal.org_id,
         fields["query"],
@@ -229,7 +229,9 @@ def search(principal: Principal, fields: dict[str, Any], ingestion: Ingestion) -
     )
 
 
-def _usable_by(assistant_id: str):
+def usable_by(assistant_id: str):
+    """Whether a source may be used by the assistant (a source for none in particular may)."""
+
     def allowed(source: KnowledgeSource) -> bool:
         return not source.assistant_ids or assistant_id in source.assistant_ids
 

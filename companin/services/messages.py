@@ -1,10 +1,17 @@
-"""The messages of a chat (a session or a conversation)."""
+"""The messages of a chat (a session or a conversation), and feedback on replies."""
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from peewee import ModelSelect
 
-from ..models import Conversation, Message, Session
+from ..db import write_transaction
+from ..errors import NotFound, ValidationFailed
+from ..identity import Principal
+from ..models import Conversation, Message, Session, utcnow
+from .records import get_owned
 
 
 def history(chat: Session | Conversation) -> ModelSelect:
@@ -13,3 +20,30 @@ def history(chat: Session | Conversation) -> ModelSelect:
     return (
         Message.select().where(owner == chat.id).order_by(Message.created_at, Message.role.desc())
     )
+
+
+def chat_changes(fields: dict[str, Any]) -> dict[str, Any]:
+    """A chat's changes as stored: setting `handoff` also sets (or clears) when it happened."""
+    if "handoff" not in fields:
+        return fields
+    return {**fields, "handoff_at": utcnow() if fields["handoff"] else None}
+
+
+def give_feedback(principal: Principal, message_id: uuid.UUID, fields: dict[str, Any]) -> Message:
+    """Record a rating of an assistant's reply; a later one replaces it.
+
+    A widget reaches only the replies in its own visitor's sessions.
+    """
+    message = get_owned(Message, principal.org_id, message_id)
+    if principal.is_widget and (
+        message.session_id is None or message.session.visitor_subject != principal.subject
+    ):
+        raise NotFound("Message not found")
+    if message.role != "assistant":
+        raise ValidationFailed("message_id", "Only the assistant's replies take feedback.")
+    message.feedback_rating = fields["rating"]
+    message.feedback_comment = fields.get("comment")
+    message.feedback_at = utcnow()
+    with write_transaction():
+        message.save()
+    return message

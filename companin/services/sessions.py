@@ -10,7 +10,7 @@ from peewee import ModelSelect
 from ..errors import Forbidden, NotFound
 from ..identity import Principal
 from ..models import Session
-from .messages import history
+from .messages import chat_changes, history
 from .records import create_owned, delete_row, get_owned, owned, referenced_assistant, update_row
 
 
@@ -41,7 +41,7 @@ def get_session(principal: Principal, session_id: uuid.UUID) -> Session:
 
 
 def update_session(principal: Principal, session_id: uuid.UUID, fields: dict[str, Any]) -> Session:
-    return update_row(get_session(principal, session_id), fields)
+    return update_row(get_session(principal, session_id), chat_changes(fields))
 
 
 def delete_session(principal: Principal, session_id: uuid.UUID) -> None:

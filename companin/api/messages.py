@@ -1,0 +1,112 @@
+"""Customers' messages and the assistant's replies: the answer pipeline's routes."""
+
+from flask import current_app, request
+from flask.views import MethodView
+
+from ..auth import current_principal, requires
+from ..extensions import limiter
+from ..schemas.chats import MessageSchema
+from ..schemas.messages import (
+    FeedbackSchema,
+    MessagePostSchema,
+    ProcessedMessageSchema,
+)
+from ..services import answers, conversations, messages, sessions
+from ..state import app_state
+from .blueprint import Blueprint, QueryPage
+from .streaming import event_stream
+
+blp = Blueprint("messages", __name__, url_prefix="/api/v1", description="Messages and answers")
+
+PROCESSED = "Message processed"
+
+
+def _chat_limit() -> str:
+    return f"{current_app.config['CHAT_MESSAGES_PER_DAY']}/day"
+
+
+def _answered(response) -> bool:
+    """Only messages taken in count against the cap, not refused ones."""
+    return response.status_code < 400
+
+
+def _chat_key() -> str:
+    """Messages are counted per chat, whoever sends them."""
+    args = request.view_args or {}
+    return f"chat:{args.get('session_id') or args.get('conversation_id')}"
+
+
+def _answer(chat, fields):
+    """Store the message and answer it, as server-sent events if the client asks for them
+    (`Accept: text/event-stream` or `?stream=true`; see streaming.py)."""
+    state = app_state()
+    outcome = answers.start(
+        current_principal(),
+        chat,
+        fields,
+        settings=state.answers,
+        index=state.ingestion.index,
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
+    streamed = (
+        request.args.get("stream", "").lower() in ("true", "1")
+        or request.accept_mimetypes.best == "text/event-stream"
+    )
+    if not streamed:
+        processed = outcome if isinstance(outcome, answers.Processed) else outcome.complete()
+        return processed.data()
+    events = [("done", outcome)] if isinstance(outcome, answers.Processed) else outcome.events()
+    return event_stream(events, _done_envelope)
+
+
+def _done_envelope(processed: answers.Processed) -> dict:
+    from ..errors import envelope
+
+    return envelope(201, PROCESSED, ProcessedMessageSchema().dump(processed.data()))
+
+
+@blp.route("/sessions/<uuid:session_id>/messages")
+class SessionMessages(MethodView):
+    @requires(widget=True)
+    @blp.response(200, MessageSchema(many=True), description="Messages listed")
+    @blp.paginate(QueryPage)
+    def get(self, session_id):
+        """A session's messages, oldest first (a widget token only its own visitor's)"""
+        return sessions.session_messages(current_principal(), session_id)
+
+    @requires(widget=True)
+    @limiter.limit(_chat_limit, key_func=_chat_key, deduct_when=_answered)
+    @blp.arguments(MessagePostSchema)
+    @blp.response(201, ProcessedMessageSchema, description=PROCESSED)
+    def post(self, fields, session_id):
+        """Send a visitor's message and get the assistant's reply (`?stream=true`: as events)"""
+        return _answer(sessions.get_session(current_principal(), session_id), fields)
+
+
+@blp.route("/conversations/<uuid:conversation_id>/messages")
+class ConversationMessages(MethodView):
+    @requires()
+    @blp.response(200, MessageSchema(many=True), description="Messages listed")
+    @blp.paginate(QueryPage)
+    def get(self, conversation_id):
+        """A conversation's messages, oldest first"""
+        return conversations.conversation_messages(current_principal(), conversation_id)
+
+    @requires()
+    @limiter.limit(_chat_limit, key_func=_chat_key, deduct_when=_answered)
+    @blp.arguments(MessagePostSchema)
+    @blp.response(201, ProcessedMessageSchema, description=PROCESSED)
+    def post(self, fields, conversation_id):
+        """Send a customer's message and get the assistant's reply (`?stream=true`: as events)"""
+        chat = conversations.get_conversation(current_principal(), conversation_id)
+        return _answer(chat, fields)
+
+
+@blp.route("/messages/<uuid:message_id>/feedback")
+class MessageFeedback(MethodView):
+    @requires(widget=True)
+    @blp.arguments(FeedbackSchema)
+    @blp.response(200, MessageSchema, description="Feedback recorded")
+    def post(self, fields, message_id):
+        """Rate a reply up or down, with an optional comment (sending again replaces it)"""
+        return messages.give_feedback(current_principal(), message_id, fields)
