@@ -6,6 +6,7 @@ The FTS table's rowid is the chunk's id. Porter stemming lets "refunds" find
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections.abc import Iterable, Sequence
@@ -37,12 +38,15 @@ STOPWORDS = frozenset(
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+def query_words(query: str) -> list[str]:
+    """The distinct words of `query` that a search looks for (at most 64), quoted."""
+    words = [w for w in dict.fromkeys(_WORD.findall(query.lower())) if w not in STOPWORDS]
+    return [f'"{word}"' for word in words[:64]]
+
+
 def match_expression(query: str) -> str | None:
     """`query` as an FTS5 expression: its distinct words, quoted, OR-ed; None if none."""
-    words = [w for w in dict.fromkeys(_WORD.findall(query.lower())) if w not in STOPWORDS]
-    if not words:
-        return None
-    return " OR ".join(f'"{word}"' for word in words[:64])
+    return " OR ".join(query_words(query)) or None
 
 
 def _org_token(org_id: uuid.UUID) -> str:
@@ -79,3 +83,22 @@ def search(org_id: uuid.UUID, query: str, limit: int) -> list[tuple[int, float]]
     )
     # FTS5's bm25() is negative, lower is better.
     return [(chunk_id, -rank) for chunk_id, rank in cursor.fetchall()]
+
+
+def full_match_score(query: str) -> float:
+    """The BM25 score of a passage of average length holding each word of `query` once:
+    the sum of the words' IDFs, counted the way bm25() counts them (over the whole table,
+    in the text and title columns). A word no passage holds (a typo, a foreign name) counts
+    at full weight: nothing can match it, so keyword matching explains less of the query.
+
+    0.0 if the query has no words to look for. One SQL statement: a count per word."""
+    words = query_words(query)
+    if not words:
+        return 0.0
+    counts = ", ".join(f"(SELECT count(*) FROM {TABLE} WHERE {TABLE} MATCH ?)" for _ in words)
+    rows, *hits = db.execute_sql(
+        f"SELECT (SELECT count(*) FROM {TABLE}_docsize), {counts}",
+        [f"{{text title}} : {word}" for word in words],
+    ).fetchone()
+    # FTS5's IDF, floored as bm25() floors it.
+    return sum(max(1e-6, math.log((rows - n + 0.5) / (n + 0.5))) for n in hits)

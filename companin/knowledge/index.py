@@ -20,7 +20,7 @@ from ..llm.errors import ProviderError
 from ..models import KnowledgeChunk, KnowledgeSource
 from . import fulltext
 from .embedder import Embedder
-from .retrieval import best_per_item, combine
+from .retrieval import best_per_item, combine, keyword_depth
 from .vectorstore import VectorStore
 
 EMBED_BATCH = 32
@@ -186,12 +186,14 @@ class KnowledgeIndex:
         depth = max(4 * top_k, 40)
         similarity: dict[int, float] = {}
         keyword: dict[int, float] = {}
+        full_match = 0.0
         if mode != "keyword":
             # The query is embedded on another thread while the keyword search runs here:
             # both wait in C code (BLAS, SQLite) that lets the other go on.
             embedding = _QUERY_EMBEDDER.submit(self._embedder().embed, [query])
         if mode != "vector":
-            keyword = dict(fulltext.search(org_id, query, depth))
+            keyword = dict(fulltext.search(org_id, query, keyword_depth(top_k)))
+            full_match = fulltext.full_match_score(query) if keyword else 0.0
         if mode != "keyword":
             query_vector = embedding.result()[0]
             hits = self._vectors.query(org_id, self.model, query_vector, depth * 2)
@@ -200,9 +202,10 @@ class KnowledgeIndex:
             # A keyword hit beyond the nearest vectors is scored with its true similarity.
             missing = [chunk_id for chunk_id in keyword if chunk_id not in similarity]
             similarity.update(self._similarities(org_id, query_vector, missing))
-            ordered = combine(similarity, keyword)
+            ordered = combine(similarity, keyword, full_match=full_match)
         else:
-            ordered = combine(similarity, keyword, vector_weight=1.0 if mode == "vector" else 0.0)
+            weight = 1.0 if mode == "vector" else 0.0
+            ordered = combine(similarity, keyword, vector_weight=weight, full_match=full_match)
         passages: list[Passage] = []
         # Rows are read a few at a time: most searches need only the first top_k candidates,
         # unless some belong to sources this assistant may not use (or were just deleted).

@@ -110,7 +110,10 @@ class PassageSchema(ma.Schema):
     page = ma.fields.Integer(allow_none=True)
     text = ma.fields.String()
     score = ma.fields.Float(
-        metadata={"description": "Relevance: 0.9 x similarity + 0.1 x keyword score (0 to 1)."}
+        metadata={
+            "description": "Relevance, 0 to 1, higher is better: 0.9 x similarity + 0.1 x"
+            " keyword score (BM25 over the larger of the best match's and a full match's)."
+        }
     )
     similarity = ma.fields.Float(
         allow_none=True, metadata={"description": "Cosine similarity to the query, if known."}
