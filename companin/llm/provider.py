@@ -80,13 +80,26 @@ def provider_error(exc: BaseException, what: str, api_key: str | None = None) ->
         message += f" (HTTP {status})"
     message = f"{message}: {detail}" if detail else message
     name = type(exc).__name__
-    if name in {"Timeout", "APITimeoutError", "ReadTimeout", "TimeoutError"} or status == 408:
+    if status == 408 or _TIMEOUTS & {type(e).__name__ for e in _chain(exc)}:
         return ProviderTimeout(message)
     if name == "RateLimitError" or status == 429:
         return ProviderRateLimited(message, retry_after=_retry_after(exc))
     if name in {"APIResponseValidationError", "JSONDecodeError"}:
         return ProviderMalformed(message)
     return ProviderUnavailable(message)
+
+
+_TIMEOUTS = {"Timeout", "APITimeoutError", "ReadTimeout", "TimeoutException", "TimeoutError"}
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it wraps: litellm keeps a stream's real failure in
+    `original_exception` (a MidStreamFallbackError around a read timeout, say)."""
+    chain: list[BaseException] = []
+    while exc is not None and exc not in chain and len(chain) < 10:
+        chain.append(exc)
+        exc = getattr(exc, "original_exception", None) or exc.__cause__ or exc.__context__
+    return chain
 
 
 def _retry_after(exc: BaseException) -> int | None:
