@@ -145,9 +145,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "ANSWER_MIN_SIMILARITY",
         0.40,
-        "Cosine similarity the best passage must reach for the assistant to answer; below it, "
-        "the reply is the assistant's fallback_message and a handoff (calibrated for the "
-        "built-in embedder: see `make bench`).",
+        "Cosine similarity a passage of a document or web page must reach for the assistant "
+        "to answer from it; when none does, the reply is the assistant's fallback_message and "
+        "a handoff (calibrated for the built-in embedder: see `make bench`).",
+    ),
+    Setting(
+        "ANSWER_MIN_SIMILARITY_QA",
+        0.32,
+        "The same for a Q&A pair, compared by its question: a short question matches a "
+        "paraphrase less closely than a long passage matches anything.",
     ),
     Setting("MAX_MESSAGE_CHARS", 4000, "Longest customer message accepted; 422 beyond."),
     Setting(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from fake_llm import FakeLLM
 
 from companin import create_app
 from companin.services.organizations import create_organization
@@ -30,6 +31,13 @@ class Org:
     @property
     def headers(self) -> dict[str, str]:
         return {"X-API-Key": self.client_id, "X-API-Secret": self.client_secret}
+
+
+@pytest.fixture
+def fake():
+    """A real OpenAI-compatible model server on loopback (tests/fake_llm.py)."""
+    with FakeLLM() as server:
+        yield server
 
 
 @pytest.fixture

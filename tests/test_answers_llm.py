@@ -10,7 +10,7 @@ import re
 
 import pytest
 from conftest import assert_envelope, new_org
-from fake_llm import FakeLLM, Reply
+from fake_llm import Reply
 
 API = "/api/v1"
 KEY = "sk-DO-NOT-LEAK-91c2ab"
@@ -28,12 +28,6 @@ PAIRS = [
     ("How do I reset the router?", "Hold the reset pin for ten seconds until the LED blinks."),
     ("What is the warranty period?", "Every router has a two-year warranty."),
 ]
-
-
-@pytest.fixture
-def fake():
-    with FakeLLM() as server:
-        yield server
 
 
 @pytest.fixture

@@ -4,12 +4,9 @@ feedback, caps and idempotent retries, all through HTTP."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from conftest import assert_envelope, bearer, widget_token
-from werkzeug.datastructures import FileStorage
-from werkzeug.test import encode_multipart
+from test_knowledge_files import settle, upload
 
 API = "/api/v1"
 FALLBACK = "Let me find a person who knows."
@@ -148,32 +145,12 @@ def test_browser_preflight_for_a_message_is_answered(client, org, helper):
 # --- what the offline responder says -----------------------------------------------------
 
 
-def upload_text(client, org, title: str, text: str) -> dict:
-    boundary, body = encode_multipart(
-        {"title": title, "file": FileStorage(io.BytesIO(text.encode()), "manual.txt")}
-    )
-    response = client.post(
-        f"{API}/knowledge/files/",
-        data=body,
-        content_type=f"multipart/form-data; boundary={boundary}",
-        headers=org.headers,
-    )
-    created = assert_envelope(response, 201)
-    for _ in range(400):
-        source = assert_envelope(
-            client.get(f"{API}/knowledge/sources/{created['id']}", headers=org.headers), 200
-        )
-        if source["status"] != "processing":
-            break
-        import time
-
-        time.sleep(0.05)
-    assert source["status"] == "ready", source
-    return source
-
-
 def test_offline_answer_from_a_document_quotes_its_sentences_under_its_title(client, org, helper):
-    manual = upload_text(client, org, "SoundBar 300 manual", MANUAL)
+    created = assert_envelope(
+        upload(client, org, MANUAL.encode(), "manual.txt", title="SoundBar 300 manual"), 201
+    )
+    manual = settle(client, org, created["id"])
+    assert manual["status"] == "ready", manual
     session_id = new_session(client, org, helper)
 
     reply = ask(

@@ -10,15 +10,9 @@ import time
 import pytest
 import requests
 from conftest import companin_server, run_cli
-from fake_llm import FakeLLM, Reply
+from fake_llm import Reply
 
 API = "/api/v1"
-
-
-@pytest.fixture
-def fake():
-    with FakeLLM() as server:
-        yield server
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 What `make run` uses until a model is configured, and what a team without a provider
 keeps. It does not write: it picks.
 
-- A Q&A pair that clearly matches the question gives its answer, as written by the team.
+- A Q&A pair that ranks first and is close enough to answer from gives its answer, whole,
+  as the team wrote it.
 - Otherwise the sentences of the best passages that answer the question: each sentence is
   scored against the question with the embedder, the best few are kept, in the order the
   document has them, under the title of the source they come from.
@@ -17,9 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# A Q&A pair answers by itself when its question is this close to the customer's (cosine,
-# all-MiniLM-L6-v2; see bench/answer_quality.py for how it was chosen).
-QA_MATCH_SIMILARITY = 0.62
 # How many passages the sentences come from, and how many sentences at most.
 MAX_PASSAGES = 3
 MAX_SENTENCES = 3
@@ -39,7 +37,7 @@ class Candidate:
     type: str  # qa | file | url
     title: str | None
     text: str
-    similarity: float | None
+    relevant: bool  # close enough to the question to answer from
 
 
 @dataclass(frozen=True)
@@ -62,15 +60,15 @@ def reply(
     if not candidates:
         return None
     best = candidates[0]
-    if best.type == "qa" and (best.similarity or 0.0) >= QA_MATCH_SIMILARITY:
+    if best.type == "qa" and best.relevant:
         return OfflineReply(qa_answer(best), [0])
-    pool = list(enumerate(candidates[:MAX_PASSAGES]))
+    pool = [(i, c) for i, c in enumerate(candidates[:MAX_PASSAGES]) if c.relevant]
     sentences = [
         (index, position, sentence)
         for index, candidate in pool
         for position, sentence in enumerate(split_sentences(_body(candidate)))
     ]
-    if not sentences:
+    if not sentences:  # no relevant passage says anything in full sentences
         return None
     vectors = embed([question, *(sentence for _, _, sentence in sentences)])
     scores = vectors[1:] @ vectors[0]

@@ -3,6 +3,7 @@
 import marshmallow as ma
 from marshmallow import validate
 
+from ..enums import FEEDBACK_RATINGS, MESSAGE_ROLES
 from .common import ResourceSchema, StrictBoolean, UTCDateTime, metadata_field, text
 
 
@@ -86,7 +87,9 @@ class SourceSchema(ma.Schema):
 
 
 class FeedbackDumpSchema(ma.Schema):
-    rating = ma.fields.String(attribute="feedback_rating", metadata={"enum": ["up", "down"]})
+    rating = ma.fields.String(
+        attribute="feedback_rating", metadata={"enum": list(FEEDBACK_RATINGS)}
+    )
     comment = ma.fields.String(attribute="feedback_comment", allow_none=True)
     created_at = UTCDateTime(attribute="feedback_at")
 
@@ -95,7 +98,7 @@ class MessageSchema(ma.Schema):
     """One turn of a chat."""
 
     id = ma.fields.UUID(dump_only=True)
-    role = ma.fields.String(metadata={"enum": ["user", "assistant", "agent"]})
+    role = ma.fields.String(metadata={"enum": list(MESSAGE_ROLES)})
     author = ma.fields.String(allow_none=True, metadata={"description": "An agent's name."})
     content = ma.fields.String()
     metadata = ma.fields.Dict()

@@ -3,6 +3,7 @@
 import marshmallow as ma
 from marshmallow import validate
 
+from ..enums import FEEDBACK_RATINGS
 from .chats import MessageSchema
 from .common import metadata_field, text
 
@@ -26,5 +27,5 @@ class ProcessedMessageSchema(ma.Schema):
 class FeedbackSchema(ma.Schema):
     """A customer's opinion of a reply; sending it again replaces it."""
 
-    rating = ma.fields.String(required=True, validate=validate.OneOf(["up", "down"]))
+    rating = ma.fields.String(required=True, validate=validate.OneOf(FEEDBACK_RATINGS))
     comment = text(2000, allow_none=True)

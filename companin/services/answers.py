@@ -25,7 +25,7 @@ from ..identity import Principal
 from ..knowledge.index import KnowledgeIndex, Passage
 from ..llm import offline, prompt
 from ..llm.chat import ChatCall, ModelSettings
-from ..models import Assistant, Conversation, Message, Session, utcnow
+from ..models import Assistant, Conversation, IdempotencyRecord, Message, Session, utcnow
 from . import idempotency
 from .knowledge import usable_by
 from .messages import history
@@ -52,7 +52,8 @@ class AnswerSettings:
     max_output_tokens: int
     context_tokens: int
     history_tokens: int
-    min_similarity: float
+    min_similarity: float  # for a passage of a document or a web page
+    min_similarity_qa: float  # for a Q&A pair
     max_message_chars: int
 
     @classmethod
@@ -66,8 +67,14 @@ class AnswerSettings:
             context_tokens=settings["ANSWER_CONTEXT_TOKENS"],
             history_tokens=settings["ANSWER_HISTORY_TOKENS"],
             min_similarity=settings["ANSWER_MIN_SIMILARITY"],
+            min_similarity_qa=settings["ANSWER_MIN_SIMILARITY_QA"],
             max_message_chars=settings["MAX_MESSAGE_CHARS"],
         )
+
+    def relevant(self, passage: Passage) -> bool:
+        """Is the passage close enough to the question to answer from?"""
+        floor = self.min_similarity_qa if passage.type == "qa" else self.min_similarity
+        return (passage.similarity or 0.0) >= floor
 
     def model_for(self, assistant: Assistant) -> ModelSettings | None:
         """The assistant's model, else the configured one; None: the offline responder."""
@@ -91,7 +98,6 @@ class Processed:
     chat: Session | Conversation
     user_message: Message
     assistant_message: Message
-    replayed: bool = False  # the result of an earlier request with the same Idempotency-Key
 
     def data(self) -> dict[str, Any]:
         """The fields of the response's `data`, rows as rows (the schema dumps them)."""
@@ -124,7 +130,7 @@ def start(
         digest = idempotency.request_hash(chat.id, content, metadata)
         record = idempotency.find(principal.org_id, key, digest)
         if record is not None and record.state == "done":
-            return Processed(chat, record.user_message, record.reply, replayed=True)
+            return Processed(chat, record.user_message, record.reply)  # the first answer
         if record is not None:
             idempotency.retry(record)
             return Answer(chat, record.user_message, settings, index, record)
@@ -159,7 +165,7 @@ class Answer:
         user_message: Message,
         settings: AnswerSettings,
         index: KnowledgeIndex,
-        record: idempotency.IdempotencyRecord | None,
+        record: IdempotencyRecord | None,
     ) -> None:
         self.chat = chat
         self.user_message = user_message
@@ -194,9 +200,8 @@ class Answer:
         earlier = _earlier_turns(self.chat, self.user_message)
         passages = self._retrieve(assistant, earlier)
         traits = _traits(self.chat)
-        if not passages or (passages[0].similarity or 0.0) < self.settings.min_similarity:
-            yield "delta", {"text": assistant.fallback_message}
-            return _Reply(assistant.fallback_message, [], handoff=True)
+        if not any(self.settings.relevant(p) for p in passages):
+            return (yield from _fallback(assistant))
         given = _within_budget(passages, self.settings.context_tokens)
         model = self.settings.model_for(assistant)
         if model is None:
@@ -215,11 +220,12 @@ class Answer:
     def _offline(
         self, assistant: Assistant, given: Sequence[Passage]
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        candidates = [offline.Candidate(p.type, p.title, p.text, p.similarity) for p in given]
+        candidates = [
+            offline.Candidate(p.type, p.title, p.text, self.settings.relevant(p)) for p in given
+        ]
         written = offline.reply(self.user_message.content, candidates, self.index.embed)
         if written is None:
-            yield "delta", {"text": assistant.fallback_message}
-            return _Reply(assistant.fallback_message, [], handoff=True)
+            return (yield from _fallback(assistant))
         yield "delta", {"text": written.text}
         return _Reply(written.text, [given[i] for i in written.used], model=OFFLINE_MODEL)
 
@@ -296,6 +302,12 @@ class Answer:
                     type(self.chat).handoff == False,  # noqa: E712
                 ).execute()
         return message
+
+
+def _fallback(assistant: Assistant) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The assistant's fallback message: the reply that hands the chat to a person."""
+    yield "delta", {"text": assistant.fallback_message}
+    return _Reply(assistant.fallback_message, [], handoff=True)
 
 
 @dataclass
