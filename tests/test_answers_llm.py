@@ -136,6 +136,22 @@ def test_prompt_holds_persona_customer_locale_history_and_passages(client, org, 
     assert history(client, org, chat_id)[-1] == reply
 
 
+def test_an_assistants_own_model_is_used_and_its_price_is_counted(client, org, ada, fake):
+    # litellm's local price list knows this model: the reply's cost is stored with it.
+    client.patch(
+        f"{API}/assistants/{ada['id']}", json={"model": "openai/gpt-4o-mini"}, headers=org.headers
+    )
+    chat_id = conversation(client, org, ada)
+    fake.script(Reply("Hold the pin [1].", prompt_tokens=1000, completion_tokens=100))
+
+    reply = post(client, org, chat_id, "how do I reset the router?")["assistant_message"]
+
+    assert fake.requests[-1]["model"] == "gpt-4o-mini"
+    assert reply["model"] == "openai/gpt-4o-mini"
+    assert reply["usage"]["prompt_tokens"] == 1000 and reply["usage"]["completion_tokens"] == 100
+    assert 0 < reply["usage"]["cost_usd"] < 0.01
+
+
 def test_passages_are_data_between_random_delimiters(client, org, ada, fake):
     injected = {
         "question": "Company policy?",
@@ -169,7 +185,9 @@ def test_a_model_that_does_not_know_hands_off_without_showing_its_marker(client,
     assert reply["handoff"] is True and reply["sources"] == []
     assert reply["content"] == "I don't know that, a person from the team can help."
     chat = assert_envelope(client.get(f"{API}/conversations/{chat_id}", headers=org.headers), 200)
-    assert chat["handoff"] is True
+    assert chat["handoff"] is True and chat["handoff_at"]
+    listed = client.get(f"{API}/conversations/?handoff=true", headers=org.headers)
+    assert [c["id"] for c in assert_envelope(listed, 200)] == [chat_id]
 
 
 def test_streamed_marker_split_across_pieces_never_reaches_the_client(client, org, ada, fake):
