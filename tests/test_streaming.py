@@ -90,7 +90,7 @@ def test_a_stalled_model_ends_the_stream_with_an_error_event(served, fake):
 
     kinds = [kind for _, kind, _ in got]
     assert kinds[:2] == ["delta", "delta"] and kinds[-1] == "error"
-    assert got[-1][2]["status_code"] == 504
+    assert got[-1][2]["status_code"] == 504, got[-1]
     assert got[-1][0] < 10  # within the deadline (2 s without a word), not hanging
 
 

@@ -121,9 +121,14 @@ def _usage(usage: Any) -> dict[str, int]:
     }
 
 
+# Models litellm's price list does not know: looking one up again costs as much as the first
+# time, on every reply.
+_unpriced: set[str] = set()
+
+
 def _cost(model: str, usage: dict[str, int]) -> float | None:
     """The call's price in US dollars when litellm's (local) price list knows the model."""
-    if not usage:
+    if not usage or model in _unpriced:
         return None
     try:
         prompt, completion = litellm().cost_per_token(
@@ -132,5 +137,6 @@ def _cost(model: str, usage: dict[str, int]) -> float | None:
             completion_tokens=usage.get("completion_tokens", 0),
         )
     except Exception:  # noqa: BLE001 - an unknown model has no price: that is all it means
+        _unpriced.add(model)
         return None
     return round(prompt + completion, 8)

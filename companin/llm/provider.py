@@ -41,6 +41,9 @@ def litellm() -> ModuleType:
 
         module.suppress_debug_info = True  # no "Give Feedback" banners printed on errors
         module.telemetry = False
+        # Its per-piece logging feeds litellm's own callbacks, which we do not use: it costs
+        # CPU on every piece of every stream (usage comes in the stream's last chunk).
+        module.disable_streaming_logging = True
         return module
 
 
@@ -80,7 +83,7 @@ def provider_error(exc: BaseException, what: str, api_key: str | None = None) ->
         message += f" (HTTP {status})"
     message = f"{message}: {detail}" if detail else message
     name = type(exc).__name__
-    if status == 408 or _TIMEOUTS & {type(e).__name__ for e in _chain(exc)}:
+    if status == 408 or any(_timed_out(e) for e in _chain(exc)):
         return ProviderTimeout(message)
     if name == "RateLimitError" or status == 429:
         return ProviderRateLimited(message, retry_after=_retry_after(exc))
@@ -90,6 +93,11 @@ def provider_error(exc: BaseException, what: str, api_key: str | None = None) ->
 
 
 _TIMEOUTS = {"Timeout", "APITimeoutError", "ReadTimeout", "TimeoutException", "TimeoutError"}
+
+
+def _timed_out(exc: BaseException) -> bool:
+    # Some wrappers keep only the message of the read timeout they caught.
+    return type(exc).__name__ in _TIMEOUTS or "timed out" in str(exc).lower()
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
