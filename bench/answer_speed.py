@@ -6,12 +6,12 @@ Goals, on this 2-core machine, against a real ``companin serve`` with about 10,0
   question plus searching), measured from the same client in the same run;
 - 64 customers streaming replies at once (each for 2 s) all get their whole reply, with no
   error, and with the default threads the time to the first delta besides the model's own
-  time to its first chunk has a p99 under 0.5 s.
+  time to its first chunk has a p99 under 0.5 s (our goal: the issue asks that no one be
+  queued behind the others, which the run with 8 threads shows happening);
+- the offline default answers /healthz 200 within 3 s of `companin serve` starting.
 
 The model is a real OpenAI-compatible HTTP server on loopback (tests/fake_llm.py, run in
-this process, its listen backlog raised to 256 for 64 streams at once and TCP_NODELAY set
-on its connections: it writes headers and body apart, and Nagle's algorithm with the
-client's delayed ACK would add 40 ms to most answers), which notes for
+this process, its listen backlog raised to 256 for 64 streams at once), which notes for
 each request when it arrived, when it wrote its first content chunk and when it finished,
 so that its own time is taken out of what the client measures. Nothing in companin is
 patched or mocked: the server runs with COMPANIN_LLM_MODEL=openai/test-model and calls the
@@ -62,7 +62,6 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -154,14 +153,6 @@ class _WatchedWriter:
 
 
 class _TimedHandler(fake_llm._Handler):
-    def setup(self):
-        super().setup()
-        # The handler writes the headers and the body in two sends: with Nagle's algorithm
-        # the body waits for the ACK of the headers, which the client delays by 40 ms. Real
-        # providers' servers send without that stall, and the fake's own time (until its
-        # last write returned) would not show it.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
     def do_POST(self):
         timing = ModelTiming(received=time.perf_counter())
         self._timing = timing
@@ -782,6 +773,22 @@ def litellm_alone(fake: TimedFakeLLM, calls: int) -> dict:
 # ---------------------------------------------------------------------------- report
 
 
+STARTUP_RUNS = 3
+GOAL_STARTUP_S = 3.0
+
+
+def startup_times(runs: int) -> dict:
+    """Seconds from `companin serve` (the offline default, a new instance each time) to its
+    first /healthz 200, polled every 0.1 s."""
+    seconds = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="companin-startup-") as tmp:
+            started = time.perf_counter()
+            with companin_server(Path(tmp) / "instance", Path(tmp), None):
+                seconds.append(round(time.perf_counter() - started, 2))
+    return {"seconds": seconds, "median": statistics.median(seconds)}
+
+
 def goals_of(report: dict, args) -> list[dict]:
     over = report["overhead"]
     default = report["streams"]["default_threads"]
@@ -793,6 +800,11 @@ def goals_of(report: dict, args) -> list[dict]:
     ratio = over.get("overhead_to_search_p50")
     p99 = (default["first_delta_overhead"] or {}).get("p99_ms")
     return [
+        {
+            "goal": f"offline start-up to /healthz 200 < {GOAL_STARTUP_S:.0f} s (median)",
+            "measured": f"{report['startup']['median']:.2f} s",
+            "passed": report["startup"]["median"] < GOAL_STARTUP_S,
+        },
         {
             "goal": f"chunks indexed >= {args.chunks}",
             "measured": str(report["chunks_indexed"]),
@@ -986,6 +998,9 @@ def main(argv: list[str] | None = None) -> int:
     from companin import create_app
     from companin.config import defaults, from_environment
     from companin.services.organizations import create_organization
+
+    report["startup"] = startup_times(STARTUP_RUNS)
+    print(f"offline start-up to /healthz 200: {report['startup']}", flush=True)
 
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="companin-answer-")))

@@ -129,6 +129,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
     server_version = "FakeLLM/1.0"
+    # Headers and body go out in separate writes: without TCP_NODELAY the body waits for
+    # the client's delayed ACK, 40 ms on every answer.
+    disable_nagle_algorithm = True
 
     # -- plumbing -----------------------------------------------------------------------------
 

@@ -192,6 +192,23 @@ def test_off_topic_question_hands_off_with_the_fallback(client, org, helper):
     assert assert_envelope(listed, 200) == []
 
 
+def test_a_short_follow_up_is_read_with_the_previous_question(client, org, helper):
+    for product, price in (("X200 router", "99 EUR"), ("Z9 speaker", "49 EUR")):
+        pair = {
+            "question": f"How much does the {product} cost?",
+            "answer": f"The {product} costs {price}.",
+        }
+        assert_envelope(client.post(f"{API}/knowledge/qa/", json=pair, headers=org.headers), 201)
+    session_id = new_session(client, org, helper)
+    path = f"{API}/sessions/{session_id}/messages"
+
+    ask(client, org.headers, path, "Do you sell the Z9 speaker?")
+    reply = ask(client, org.headers, path, "and how much is it?")["assistant_message"]
+
+    assert reply["content"] == "The Z9 speaker costs 49 EUR."
+    assert reply["sources"][0]["title"] == "How much does the Z9 speaker cost?"
+
+
 def test_assistant_only_uses_the_sources_it_may(client, org, helper):
     other = assert_envelope(
         client.post(f"{API}/assistants/", json={"name": "Other"}, headers=org.headers), 201

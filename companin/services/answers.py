@@ -262,25 +262,22 @@ class Answer:
         )
 
     def _retrieve(self, assistant: Assistant, earlier: Sequence[prompt.Turn]) -> list[Passage]:
-        """The best passages for the question and, for a short follow-up, for the question
-        read with the customer's previous message; each passage once, at its best score."""
-        question = self.user_message.content
-        queries = [question]
+        """The best passages for the question; a short follow-up ("and how much is it?") is
+        searched together with the customer's previous message, which says what "it" is.
+
+        One search either way: the joined query holds the question's words too, and a
+        second search would cost as much as the first on about a third of a chat's
+        messages (bench/answer_speed.py)."""
+        query = self.user_message.content
         previous = next((t.content for t in reversed(earlier) if t.role == "user"), None)
-        if previous and len(_WORD.findall(question)) <= FOLLOW_UP_WORDS:
-            queries.append(f"{previous} {question}")
-        found: dict[int, Passage] = {}
-        for query in queries:
-            for passage in self.index.search(
-                self.chat.organization_id,
-                query,
-                top_k=CANDIDATES,
-                allowed=usable_by(str(assistant.id)),
-            ):
-                kept = found.get(passage.chunk_id)
-                if kept is None or passage.score > kept.score:
-                    found[passage.chunk_id] = passage
-        return sorted(found.values(), key=lambda p: -p.score)
+        if previous and len(_WORD.findall(query)) <= FOLLOW_UP_WORDS:
+            query = f"{previous}\n{query}"
+        return self.index.search(
+            self.chat.organization_id,
+            query,
+            top_k=CANDIDATES,
+            allowed=usable_by(str(assistant.id)),
+        )
 
     def _store(self, reply: _Reply) -> Message:
         now = utcnow()
