@@ -136,7 +136,7 @@ SERVE_THREADS = 96
 )
 def serve(host: str, port: int, threads: int) -> None:
     """Serve the API with waitress."""
-    from waitress import serve as waitress_serve
+    from waitress import create_server
 
     app = _app()
     ingestion = state_of(app).ingestion
@@ -144,10 +144,6 @@ def serve(host: str, port: int, threads: int) -> None:
     if problem:
         # Served all the same: everything but knowledge and answers works, and /healthz says why.
         click.echo(f"Error: {problem}", err=True)
-    else:
-        ingestion.warm_up()
-    if app.config["LLM_MODEL"].strip():
-        provider.import_in_background()  # about 4 s: not on the first customer's time
     recovered = ingestion.recover()
     logging.basicConfig(
         level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -155,7 +151,7 @@ def serve(host: str, port: int, threads: int) -> None:
     click.echo(f"Companin on http://{host}:{port}  (API docs: http://{host}:{port}/api/v1/docs)")
     if recovered:
         click.echo(f"Resuming {recovered} knowledge source(s) an earlier run left unfinished")
-    waitress_serve(
+    server = create_server(
         app,
         host=host,
         port=port,
@@ -167,6 +163,13 @@ def serve(host: str, port: int, threads: int) -> None:
         ident="companin",
         clear_untrusted_proxy_headers=True,
     )
+    # Listening now. What takes seconds is loaded beside the first requests, not before them:
+    # the embedder (for the first search) and litellm (for the first customer's answer).
+    if not problem:
+        ingestion.warm_up()
+    if app.config["LLM_MODEL"].strip():
+        provider.import_in_background()
+    server.run()
 
 
 def _waitress_body_cap(limit: int) -> int:

@@ -44,6 +44,8 @@ def litellm() -> ModuleType:
         # Its per-piece logging feeds litellm's own callbacks, which we do not use: it costs
         # CPU on every piece of every stream (usage comes in the stream's last chunk).
         module.disable_streaming_logging = True
+        # Token counts come from tiktoken files litellm ships: never a tokenizer download.
+        module.disable_hf_tokenizer_download = True
         return module
 
 
