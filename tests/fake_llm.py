@@ -184,8 +184,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _client_gone(self) -> bool:
         """Has the client closed its end? (A readable socket with nothing to read.)"""
         try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            if not readable:
+            # poll, not select: select refuses descriptors past 1024, which a test worker
+            # that has opened many databases and stores reaches.
+            poller = select.poll()
+            poller.register(self.connection, select.POLLIN)
+            if not poller.poll(0):
                 return False
             return self.connection.recv(1, socket.MSG_PEEK) == b""
         except (OSError, ValueError):
