@@ -207,6 +207,10 @@ def test_a_short_follow_up_is_read_with_the_previous_question(client, org, helpe
 
     assert reply["content"] == "The Z9 speaker costs 49 EUR."
     assert reply["sources"][0]["title"] == "How much does the Z9 speaker cost?"
+    # A short question that does not refer back stands alone, not answered from the last topic.
+    ask(client, org.headers, path, "How much does the X200 router cost?")
+    unrelated = ask(client, org.headers, path, "what is the meaning of life?")
+    assert unrelated["assistant_message"]["handoff"] is True
 
 
 def test_assistant_only_uses_the_sources_it_may(client, org, helper):

@@ -33,9 +33,15 @@ from .messages import history
 OFFLINE_MODEL = "offline"
 # Candidates read from the index before the token budget picks among them.
 CANDIDATES = 12
-# A question this short is likely a follow-up ("and how much is it?"): it is searched
-# together with the customer's previous message too.
+# A short question that refers back ("and how much is it?", "what about the blue one?") is
+# a follow-up: it is searched together with the customer's previous message. A short
+# question that does not ("what is the meaning of life?") stands alone: joined with the
+# previous one, it would be answered from the previous topic.
 FOLLOW_UP_WORDS = 6
+_REFERRING = frozenset(
+    "it its that this these those they them their there one ones he she him her".split()
+)
+_CONTINUING = ("and ", "also ", "but ", "or ", "what about ", "how about ", "then ")
 # Earlier messages read for the history, before its token budget picks among them.
 EARLIER_TURNS = 40
 _WORD = re.compile(r"\w+")
@@ -270,7 +276,7 @@ class Answer:
         messages (bench/answer_speed.py)."""
         query = self.user_message.content
         previous = next((t.content for t in reversed(earlier) if t.role == "user"), None)
-        if previous and len(_WORD.findall(query)) <= FOLLOW_UP_WORDS:
+        if previous and _follow_up(query):
             query = f"{previous}\n{query}"
         return self.index.search(
             self.chat.organization_id,
@@ -327,6 +333,14 @@ def _source(passage: Passage) -> dict[str, Any]:
         "snippet": snippet[:300] + ("…" if len(snippet) > 300 else ""),
         "score": passage.score,
     }
+
+
+def _follow_up(question: str) -> bool:
+    """Is this a short question that refers to what was asked before?"""
+    words = _WORD.findall(question.lower())
+    if not words or len(words) > FOLLOW_UP_WORDS:
+        return False
+    return question.lower().lstrip().startswith(_CONTINUING) or bool(_REFERRING & set(words))
 
 
 def _within_budget(passages: Sequence[Passage], budget_tokens: int) -> list[Passage]:
