@@ -185,26 +185,13 @@ class _WideServer(fake_llm._Server):
 class TimedFakeLLM(fake_llm.FakeLLM):
     """tests/fake_llm.py's FakeLLM with a wide listen backlog and per-request timings."""
 
+    server_class = _WideServer
+    handler_class = _TimedHandler
+
     def __init__(self) -> None:
         super().__init__()
         self.timings: dict[str, ModelTiming] = {}
         self.untagged = 0
-
-    def start(self) -> TimedFakeLLM:  # FakeLLM.start with the server and handler above
-        if self._server is not None:
-            return self
-        self._stop_event.clear()
-        self._server = _WideServer(("127.0.0.1", 0), _TimedHandler)
-        self._server.fake = self
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="FakeLLM",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
 
     def note(self, timing: ModelTiming) -> None:
         with self._lock:

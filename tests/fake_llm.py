@@ -410,6 +410,10 @@ class FakeLLM:
     litellm takes as api_base for `openai/...` models.
     """
 
+    # What start() serves with: a subclass may swap in its own.
+    server_class: type[ThreadingHTTPServer] = _Server
+    handler_class: type[BaseHTTPRequestHandler] = _Handler
+
     def __init__(self) -> None:
         self.default = Reply()
         self.requests: list[dict] = []
@@ -442,7 +446,7 @@ class FakeLLM:
         if self._server is not None:
             return self
         self._stop_event.clear()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = self.server_class(("127.0.0.1", 0), self.handler_class)
         self._server.fake = self
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self._thread = threading.Thread(
