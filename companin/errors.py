@@ -67,37 +67,46 @@ def envelope(status_code: int, detail: str, data: Any = None) -> dict[str, Any]:
     return {"status": status, "status_code": status_code, "detail": detail, "data": data}
 
 
-def handle_http_error(error: HTTPException):
-    """Write any HTTP error (ours, werkzeug's, webargs', the limiter's) as the envelope."""
-    if error.code is None or error.code >= 500:
-        return handle_unexpected(error)
-    extra = getattr(error, "data", None) or {}
-    body = envelope(error.code, _detail(error), extra.get("messages"))
-    headers = dict(extra.get("headers") or {})
-    # Keep the headers werkzeug computes (Allow on 405, for instance), not its HTML body.
-    for name, value in error.get_headers():
-        if name.lower() not in {"content-type", "content-length"}:
-            headers[name] = value
-    return jsonify(body), error.code, headers
-
-
-def handle_provider_error(error: ProviderError):
-    """A model provider's failure: 502, 503 or 504, with its (key-free) reason."""
-    log.warning("model provider failed: %s", error)
-    g.provider_retry_after = error.retry_after  # sent by extensions.keep_retry_after_for_429
-    return jsonify(envelope(error.status, f"{error.title}: {error}")), error.status
-
-
-def handle_unexpected(error: Exception):
-    """Log an unexpected failure by request id, never show its internals."""
+def error_body(error: BaseException) -> dict[str, Any]:
+    """The envelope of any exception, logged as its kind needs: the one mapping that the
+    JSON error handlers and a stream's `error` event share."""
+    if isinstance(error, ProviderError):
+        log.warning("model provider failed: %s", error)
+        return envelope(error.status, f"{error.title}: {error}")
+    if isinstance(error, HTTPException) and error.code is not None and error.code < 500:
+        extra = getattr(error, "data", None) or {}
+        return envelope(error.code, _detail(error), extra.get("messages"))
     original = getattr(error, "original_exception", None) or error
     request_id = current_request_id()
     frame = traceback.extract_tb(original.__traceback__)[-1:] if original.__traceback__ else []
     where = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
     # The class and the place are enough to find it; the message may carry SQL or data.
     log.error("request %s failed: %s%s", request_id, type(original).__name__, where)
-    detail = f"Internal server error - request id {request_id}"
-    return jsonify(envelope(500, detail)), 500
+    return envelope(500, f"Internal server error - request id {request_id}")
+
+
+def handle_http_error(error: HTTPException):
+    """Write any HTTP error (ours, werkzeug's, webargs', the limiter's) as the envelope."""
+    if error.code is None or error.code >= 500:
+        return handle_unexpected(error)
+    extra = getattr(error, "data", None) or {}
+    headers = dict(extra.get("headers") or {})
+    # Keep the headers werkzeug computes (Allow on 405, for instance), not its HTML body.
+    for name, value in error.get_headers():
+        if name.lower() not in {"content-type", "content-length"}:
+            headers[name] = value
+    return jsonify(error_body(error)), error.code, headers
+
+
+def handle_provider_error(error: ProviderError):
+    """A model provider's failure: 502, 503 or 504, with its (key-free) reason."""
+    g.provider_retry_after = error.retry_after  # sent by extensions.keep_retry_after_for_429
+    return jsonify(error_body(error)), error.status
+
+
+def handle_unexpected(error: Exception):
+    """Log an unexpected failure by request id, never show its internals."""
+    return jsonify(error_body(error)), 500
 
 
 def _detail(error: HTTPException) -> str:

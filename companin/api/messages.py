@@ -4,6 +4,7 @@ from flask import current_app, request
 from flask.views import MethodView
 
 from ..auth import current_principal, requires
+from ..errors import envelope
 from ..extensions import limiter
 from ..schemas.chats import MessageSchema
 from ..schemas.messages import (
@@ -53,16 +54,16 @@ def _answer(chat, fields):
         or request.accept_mimetypes.best == "text/event-stream"
     )
     if not streamed:
-        processed = outcome if isinstance(outcome, answers.Processed) else outcome.complete()
-        return processed.data()
-    events = [("done", outcome)] if isinstance(outcome, answers.Processed) else outcome.events()
-    return event_stream(events, _done_envelope)
+        return outcome.complete().data()
+    return event_stream(outcome.events(), _done_envelope)
 
 
 def _done_envelope(processed: answers.Processed) -> dict:
-    from ..errors import envelope
-
     return envelope(201, PROCESSED, ProcessedMessageSchema().dump(processed.data()))
+
+
+# Messages are counted per chat and day; only those taken in count.
+_per_chat = limiter.limit(_chat_limit, key_func=_chat_key, deduct_when=_answered)
 
 
 @blp.route("/sessions/<uuid:session_id>/messages")
@@ -75,7 +76,7 @@ class SessionMessages(MethodView):
         return sessions.session_messages(current_principal(), session_id)
 
     @requires(widget=True)
-    @limiter.limit(_chat_limit, key_func=_chat_key, deduct_when=_answered)
+    @_per_chat
     @blp.arguments(MessagePostSchema)
     @blp.response(201, ProcessedMessageSchema, description=PROCESSED)
     def post(self, fields, session_id):
@@ -93,7 +94,7 @@ class ConversationMessages(MethodView):
         return conversations.conversation_messages(current_principal(), conversation_id)
 
     @requires()
-    @limiter.limit(_chat_limit, key_func=_chat_key, deduct_when=_answered)
+    @_per_chat
     @blp.arguments(MessagePostSchema)
     @blp.response(201, ProcessedMessageSchema, description=PROCESSED)
     def post(self, fields, conversation_id):

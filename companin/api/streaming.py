@@ -10,17 +10,12 @@ closes the generator, which ends the model call.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from flask import Response, stream_with_context
 
-from ..errors import CompaninError, envelope
-from ..llm.errors import ProviderError
-from ..request_id import current_request_id
-
-log = logging.getLogger(__name__)
+from ..errors import error_body
 
 
 def event(kind: str, data: Any) -> str:
@@ -38,16 +33,8 @@ def event_stream(
         try:
             for kind, value in events:
                 yield event(kind, done(value) if kind == "done" else value)
-        except ProviderError as error:
-            log.warning("model provider failed mid-stream: %s", error)
-            yield event("error", envelope(error.status, f"{error.title}: {error}"))
-        except CompaninError as error:
-            yield event("error", envelope(error.code, str(error.description)))
         except Exception as error:  # noqa: BLE001 - the stream must end with an error event
-            request_id = current_request_id()
-            log.error("request %s failed mid-stream: %s", request_id, type(error).__name__)
-            detail = f"Internal server error - request id {request_id}"
-            yield event("error", envelope(500, detail))
+            yield event("error", error_body(error))
 
     response = Response(stream_with_context(generate()), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"

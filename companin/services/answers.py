@@ -105,6 +105,13 @@ class Processed:
     user_message: Message
     assistant_message: Message
 
+    def events(self, stream: bool = True) -> Iterator[tuple[str, Any]]:
+        """Answered already: only `("done", self)`, as Answer.events ends."""
+        yield "done", self
+
+    def complete(self) -> Processed:
+        return self
+
     def data(self) -> dict[str, Any]:
         """The fields of the response's `data`, rows as rows (the schema dumps them)."""
         return {
