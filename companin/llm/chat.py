@@ -64,9 +64,7 @@ class ChatCall:
                 yield from self._pieces()
             else:
                 yield self._whole()
-        except ProviderError:
-            raise
-        except GeneratorExit:
+        except ProviderError:  # ours already (no text, malformed): as it is
             raise
         except Exception as exc:  # litellm maps every provider's failure to its own types
             raise provider_error(exc, what, self.settings.api_key) from None
