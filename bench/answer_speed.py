@@ -14,8 +14,11 @@ The model is a real OpenAI-compatible HTTP server on loopback (tests/fake_llm.py
 this process, its listen backlog raised to 256 for 64 streams at once), which notes for
 each request when it arrived, when it wrote its first content chunk and when it finished,
 so that its own time is taken out of what the client measures. Nothing in companin is
-patched or mocked: the server runs with COMPANIN_LLM_MODEL=openai/test-model and calls the
-fake through litellm.
+patched or mocked: the server runs with COMPANIN_LLM_MODEL=openai/gpt-4o-mini and
+COMPANIN_LLM_API_BASE pointing at the fake, and calls it through litellm. A model litellm
+knows, as a user's would be: litellm prices the reply from its local list (usage.cost_usd
+is stored, as in production), where for a name it does not know it tries a thousand
+pattern matches per call (about 1.5 ms here, step 5 shows both).
 
 What it does, in a fresh temporary instance:
 
@@ -26,8 +29,8 @@ What it does, in a fresh temporary instance:
 2. overhead: one keep-alive client sends each question as a message (the fake answers at
    once, not streamed) and as a hybrid search (top_k 12), alternating which goes first.
    Chats are ``--chat-length`` messages long (then a new session), as real chats are: a
-   short question (6 words or fewer) that is not the first of its chat is searched twice
-   by the server (it reads the previous question with it), reported apart. The reply's
+   short question that refers back ("and how much is it?") and is not the first of its
+   chat is searched joined with the previous question, a longer query, reported apart. The reply's
    ``latency_ms`` (from the stored question to the stored reply) splits the overhead in
    two: the request around the answer, and the answer besides the model;
 3. the same, messages only, with 1, 4, 16 and 64 concurrent clients (threads, each with
@@ -60,7 +63,6 @@ import contextlib
 import itertools
 import json
 import os
-import re
 import signal
 import statistics
 import sys
@@ -92,6 +94,10 @@ from search_speed import (  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "answer_speed.json"
 
+# The model's name as the server is configured with it; the fake answers to any name.
+MODEL = "openai/gpt-4o-mini"
+UNKNOWN_MODEL = "openai/test-model"  # a name litellm's price list lacks, for step 5
+
 GOAL_OVERHEAD_RATIO = 1.5
 GOAL_FIRST_DELTA_P99_S = 0.5
 MODEL_CALLED_AT_LEAST = 0.95  # of messages, else the numbers do not measure answers
@@ -99,7 +105,6 @@ SEARCH_TOP_K = 12  # the answer pipeline's own candidates (companin.services.ans
 STREAM_CHUNKS = 20
 STREAM_CHUNK_DELAY_S = 0.1  # 20 chunks 0.1 s apart: a 2 s reply
 SCREEN_MARGIN = 0.02  # above COMPANIN_ANSWER_MIN_SIMILARITY, for a follow-up's second search
-_WORD = re.compile(r"\w+")
 
 # What the fake model answers: cites a passage, as a model told to would.
 ANSWER_TEXT = (
@@ -221,7 +226,7 @@ class Sample:
 
     question: str
     client_s: float
-    searches: int  # 2 when the server also searches it with the previous question
+    joined: bool  # a follow-up the server searches joined with the previous question
     model: str | None
     handoff: bool
     latency_ms: int | None  # the server's: from the stored question to the stored reply
@@ -264,14 +269,14 @@ class Client:
             self.in_chat, self.previous = 0, None
         return self.session_id
 
-    def _searched_twice(self, question: str) -> bool:
-        from companin.services.answers import FOLLOW_UP_WORDS
+    def _joined(self, question: str) -> bool:
+        from companin.services.answers import is_follow_up
 
-        return bool(self.previous) and len(_WORD.findall(question)) <= FOLLOW_UP_WORDS
+        return bool(self.previous) and is_follow_up(question)
 
     def message(self, question: str) -> Sample:
         session_id = self.chat()
-        searches = 2 if self._searched_twice(question) else 1
+        joined = self._joined(question)
         start = time.perf_counter()
         response = self.http.post(
             f"{self.url}{API}/sessions/{session_id}/messages",
@@ -282,7 +287,7 @@ class Client:
         reply = expect(response, 201)["assistant_message"]
         self.in_chat, self.previous = self.in_chat + 1, question
         return Sample(
-            question, elapsed, searches, reply["model"], reply["handoff"], reply["latency_ms"]
+            question, elapsed, joined, reply["model"], reply["handoff"], reply["latency_ms"]
         )
 
     def search(self, question: str) -> float:
@@ -520,9 +525,9 @@ def overhead_phase(client: Client, questions: list[str], fake: TimedFakeLLM, pid
         result["overhead_to_search_p50"] = round(
             result["overhead"]["p50_ms"] / result["search"]["p50_ms"], 3
         )
-        for searched in (1, 2):
-            some = [s.overhead_s for s in called if s.searches == searched]
-            result[f"overhead_searched_{searched}x"] = latency_summary(some) if some else None
+        for name, joined in (("alone", False), ("joined", True)):
+            some = [s.overhead_s for s in called if s.joined == joined]
+            result[f"overhead_question_{name}"] = latency_summary(some) if some else None
         # The reply's latency_ms runs from the stored question to the stored reply.
         timed = [s for s in called if s.latency_ms is not None]
         result["split_p50_ms"] = {
@@ -723,19 +728,27 @@ def _round(value: float | None) -> float | None:
 
 def litellm_alone(fake: TimedFakeLLM, calls: int) -> dict:
     """The product's ChatCall against the fake in this process, with a prompt the server
-    sent: litellm's own time per call, besides the model's."""
-    from companin.llm.chat import ChatCall, ModelSettings
-
+    sent: litellm's own time per call, besides the model's; with the benchmark's model and
+    with a name litellm's price list lacks."""
     body = next(b for b in reversed(fake.requests) if not b.get("stream"))
-    settings = ModelSettings(
-        model="openai/test-model", api_base=fake.base_url, api_key="sk-test", timeout_s=30
-    )
     fake.default = fake_llm.Reply(ANSWER_TEXT)
     messages = body["messages"]
+    report: dict = {"prompt_chars": sum(len(m["content"]) for m in messages)}
+    for model in (MODEL, UNKNOWN_MODEL):
+        report[model] = _chatcall_times(fake, model, messages, calls)
+    return report
+
+
+def _chatcall_times(fake: TimedFakeLLM, model_name: str, messages: list, calls: int) -> dict:
+    from companin.llm.chat import ChatCall, ModelSettings
+
+    settings = ModelSettings(
+        model=model_name, api_base=fake.base_url, api_key="sk-test", timeout_s=30
+    )
     prompt = messages[:-1]
     times, model = [], []
     for number in range(calls + 5):  # the first five warm litellm up and are not kept
-        question = f"{messages[-1]['content']} (litellm alone {number})"
+        question = f"{messages[-1]['content']} ({model_name} alone {number})"
         start = time.perf_counter()
         text = "".join(ChatCall(settings, [*prompt, {"role": "user", "content": question}], False))
         elapsed = time.perf_counter() - start
@@ -748,7 +761,6 @@ def litellm_alone(fake: TimedFakeLLM, calls: int) -> dict:
                 raise BenchError("the fake model never saw a ChatCall request")
             model.append(timing.seconds)
     return {
-        "prompt_chars": sum(len(m["content"]) for m in messages),
         "chatcall": latency_summary(times),
         "model": latency_summary(model),
         "litellm_besides_model": latency_summary(
@@ -843,8 +855,8 @@ def print_table(report: dict) -> None:
         ("message (client side)", over["message"]),
         ("model (the fake's own time)", over.get("model")),
         ("overhead = message - model", over.get("overhead")),
-        ("  of which searched once", over.get("overhead_searched_1x")),
-        ("  of which searched twice (short follow-up)", over.get("overhead_searched_2x")),
+        ("  of which a question searched alone", over.get("overhead_question_alone")),
+        ("  of which a follow-up joined to the last", over.get("overhead_question_joined")),
         (f"search, hybrid, top_k {SEARCH_TOP_K} (client side)", over["search"]),
     ]
     for name, s in rows:
@@ -858,12 +870,13 @@ def print_table(report: dict) -> None:
     )
     for name, value in (over.get("split_p50_ms") or {}).items():
         print(f"    p50 {value:7.2f} ms  {name}")
-    if report.get("litellm_alone"):
-        alone = report["litellm_alone"]
-        print(
-            f"  litellm alone (ChatCall in this process, same prompt): "
-            f"p50 {alone['litellm_besides_model']['p50_ms']:.2f} ms besides the model"
-        )
+    for model in (MODEL, UNKNOWN_MODEL):
+        alone = (report.get("litellm_alone") or {}).get(model)
+        if alone:
+            print(
+                f"  litellm alone (ChatCall in this process, same prompt, {model}): "
+                f"p50 {alone['litellm_besides_model']['p50_ms']:.2f} ms besides the model"
+            )
     print()
     print("concurrent clients, messages only:")
     print(
@@ -972,7 +985,7 @@ def main(argv: list[str] | None = None) -> int:
             "few_threads": args.few_threads,
             "chat_length": args.chat_length,
             "search": {"mode": "hybrid", "top_k": SEARCH_TOP_K},
-            "model": "openai/test-model on a loopback FakeLLM (tests/fake_llm.py)",
+            "model": f"{MODEL} on a loopback FakeLLM (tests/fake_llm.py)",
             "stream_reply": {"chunks": STREAM_CHUNKS, "chunk_delay_s": STREAM_CHUNK_DELAY_S},
             "streams_spread_s": args.spread,
             "seed": args.seed,
@@ -1000,7 +1013,7 @@ def main(argv: list[str] | None = None) -> int:
         headers = {"X-API-Key": credentials.client_id, "X-API-Secret": credentials.client_secret}
         os.environ.update(
             {
-                "COMPANIN_LLM_MODEL": "openai/test-model",
+                "COMPANIN_LLM_MODEL": MODEL,
                 "COMPANIN_LLM_API_BASE": fake.base_url,
                 "COMPANIN_LLM_API_KEY": "sk-test",
             }

@@ -92,6 +92,10 @@ class _Session:
         options.intra_op_num_threads = _core_count()
         options.inter_op_num_threads = 1  # the graph is a chain: nothing to run side by side
         options.log_severity_level = 3  # errors only: its warnings are not the user's business
+        # Idle pool threads sleep instead of spinning: a spinning thread burns a core for a
+        # while after each run, which on a small machine is the core the request's own
+        # thread (the search, the model call) is waiting for.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(
             build_model_bytes(folder / "model.safetensors"),
             options,

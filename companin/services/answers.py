@@ -283,7 +283,7 @@ class Answer:
         messages (bench/answer_speed.py)."""
         query = self.user_message.content
         previous = next((t.content for t in reversed(earlier) if t.role == "user"), None)
-        if previous and _follow_up(query):
+        if previous and is_follow_up(query):
             query = f"{previous}\n{query}"
         return self.index.search(
             self.chat.organization_id,
@@ -342,7 +342,7 @@ def _source(passage: Passage) -> dict[str, Any]:
     }
 
 
-def _follow_up(question: str) -> bool:
+def is_follow_up(question: str) -> bool:
     """Is this a short question that refers to what was asked before?"""
     words = _WORD.findall(question.lower())
     if not words or len(words) > FOLLOW_UP_WORDS:
@@ -363,16 +363,21 @@ def _within_budget(passages: Sequence[Passage], budget_tokens: int) -> list[Pass
 
 
 def _earlier_turns(chat: Session | Conversation, before: Message) -> list[prompt.Turn]:
-    """The chat's last messages before `before`, oldest first, as model turns."""
+    """The chat's last messages before `before`, oldest first, as model turns.
+
+    Only the two columns a turn needs, as tuples: rows as models would decode every
+    message's JSON fields (sources, usage) on each answer."""
     query = (
         history(chat)
+        .select(Message.role, Message.content)
         .where(Message.created_at <= before.created_at, Message.id != before.id)
         .order_by(Message.created_at.desc())
         .limit(EARLIER_TURNS)
+        .tuples()
     )
     return [
-        prompt.Turn("user" if m.role == "user" else "assistant", m.content)
-        for m in reversed(list(query))
+        prompt.Turn("user" if role == "user" else "assistant", content)
+        for role, content in reversed(list(query))
     ]
 
 

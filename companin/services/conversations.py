@@ -9,7 +9,7 @@ from peewee import ModelSelect
 
 from ..errors import ValidationFailed
 from ..identity import Principal
-from ..models import Conversation
+from ..models import Assistant, Conversation
 from .contexts import find_context
 from .messages import chat_changes, history
 from .records import (
@@ -28,7 +28,7 @@ def list_conversations(principal: Principal, filters: dict[str, Any]) -> ModelSe
 
 
 def get_conversation(principal: Principal, conversation_id: uuid.UUID) -> Conversation:
-    return get_owned(Conversation, principal.org_id, conversation_id)
+    return get_owned(Conversation, principal.org_id, conversation_id, joined=(Assistant,))
 
 
 def create_conversation(principal: Principal, fields: dict[str, Any]) -> Conversation:

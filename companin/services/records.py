@@ -33,9 +33,17 @@ def owned(
     return query.order_by(model.created_at, model.id)
 
 
-def get_owned(model: type[Row], org_id: uuid.UUID, row_id: uuid.UUID) -> Row:
-    """One row of the organization; another organization's row is as absent as a missing one."""
-    row = owned(model, org_id).where(model.id == row_id).first()
+def get_owned(
+    model: type[Row], org_id: uuid.UUID, row_id: uuid.UUID, *, joined: tuple[type, ...] = ()
+) -> Row:
+    """One row of the organization; another organization's row is as absent as a missing one.
+
+    `joined`: models its (required) foreign keys lead to, read in the same query, so that
+    `row.assistant` costs no second query."""
+    query = owned(model, org_id).where(model.id == row_id)
+    for related in joined:
+        query = query.select_extend(*related._meta.sorted_fields).join_from(model, related)
+    row = query.first()
     if row is None:
         raise NotFound(f"{label(model)} not found")
     return row

@@ -9,7 +9,7 @@ from peewee import ModelSelect
 
 from ..errors import Forbidden, NotFound
 from ..identity import Principal
-from ..models import Session
+from ..models import Assistant, Session
 from .messages import chat_changes, history
 from .records import create_owned, delete_row, get_owned, owned, referenced_assistant, update_row
 
@@ -34,7 +34,7 @@ def create_session(principal: Principal, fields: dict[str, Any]) -> Session:
 
 def get_session(principal: Principal, session_id: uuid.UUID) -> Session:
     """A session of the organization; a widget only reaches its own visitor's sessions."""
-    session = get_owned(Session, principal.org_id, session_id)
+    session = get_owned(Session, principal.org_id, session_id, joined=(Assistant,))
     if principal.is_widget and session.visitor_subject != principal.subject:
         raise NotFound("Session not found")
     return session
