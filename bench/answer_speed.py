@@ -751,10 +751,11 @@ def _stream_cpu(fake: TimedFakeLLM, messages: list, calls: int = 20, chunks: int
     from companin.llm.chat import ChatCall, ModelSettings
 
     settings = ModelSettings(model=MODEL, api_base=fake.base_url, api_key="sk-test")
-    text = "word " * chunks
+    # Distinct pieces: litellm stops a stream that repeats one chunk over and over.
+    text = "".join(f"w{number:04d} " for number in range(chunks))
     cpu: dict[bool, float] = {}
     for stream in (False, True):
-        fake.default = fake_llm.Reply(text, chunk_size=len("word ") if stream else 4)
+        fake.default = fake_llm.Reply(text, chunk_size=len("w0000 "))
         list(ChatCall(settings, messages, stream))  # warm
         start = time.thread_time()
         for _ in range(calls):
