@@ -22,7 +22,7 @@ patched or mocked: the server runs with COMPANIN_LLM_MODEL=openai/gpt-4o-mini an
 COMPANIN_LLM_API_BASE pointing at the fake, and calls it through litellm. A model litellm
 knows, as a user's would be: litellm prices the reply from its local list (usage.cost_usd
 is stored, as in production), where for a name it does not know it tries a thousand
-pattern matches per call (about 1.5 ms here, step 5 shows both).
+pattern matches per call (0.5 to 1.5 ms here; step 5 shows both).
 
 What it does, in a fresh temporary instance:
 
