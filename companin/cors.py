@@ -11,7 +11,7 @@ from flask import Flask, Response, current_app, request
 from .errors import Forbidden
 from .services import origins
 
-ALLOWED_HEADERS = "Authorization, Content-Type, Accept, X-Request-ID"
+ALLOWED_HEADERS = "Authorization, Content-Type, Accept, X-Request-ID, Idempotency-Key"
 EXPOSED_HEADERS = (
     "X-Request-ID, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, "
     "Retry-After, X-Pagination"

@@ -252,7 +252,7 @@ def test_another_organizations_token_gets_404_on_this_orgs_rows(client, org, oth
 
 
 NAMED = {"name": "Taken over"}
-HIJACK = {"metadata": {"hijacked": True}}
+HIJACK = {"visitor_id": "hijacker", "metadata": {"hijacked": True}}
 SERVER_ONLY = [
     ("GET", "/api/v1/assistants/", None),
     ("POST", "/api/v1/assistants/", NAMED),
@@ -298,6 +298,39 @@ def test_widget_token_on_a_server_only_route_is_403(client, org, config, method,
     assert [row["name"] for row in listed] == ["Helper"]
     for path in ("/api/v1/conversations/", "/api/v1/contexts/"):
         assert assert_envelope(client.get(path, headers=org.headers), 200) == []
+
+
+def test_widget_token_sets_its_own_sessions_metadata_and_locale_only(client, org, config):
+    token = widget_token(client, org, visitor_key="visitor-key-of-org-a-0001")
+    session = assert_envelope(open_session(client, token, config["assistant_id"]), 201)
+    identity = {"identity": {"user_reference": "cust-42", "traits": {"plan": "premium"}}}
+    changed = assert_envelope(
+        client.patch(
+            f"/api/v1/sessions/{session['id']}",
+            json={"metadata": identity, "locale": "fr-BE"},
+            headers=bearer(token),
+        ),
+        200,
+    )
+    assert (changed["metadata"], changed["locale"]) == (identity, "fr-BE")
+
+    # Not the handoff (the team's to clear), and not another visitor's session.
+    assert_refused(
+        client.patch(
+            f"/api/v1/sessions/{session['id']}", json={"handoff": False}, headers=bearer(token)
+        ),
+        403,
+        "metadata and locale",
+    )
+    stranger = widget_token(client, org, visitor_key="visitor-key-of-someone-else")
+    assert_refused(
+        client.patch(
+            f"/api/v1/sessions/{session['id']}", json={"metadata": {}}, headers=bearer(stranger)
+        ),
+        404,
+    )
+    kept = client.get(f"/api/v1/sessions/{session['id']}", headers=org.headers)
+    assert assert_envelope(kept, 200)["metadata"] == identity
 
 
 def test_widget_token_opens_sessions_for_active_assistants_only(client, org, assistant):

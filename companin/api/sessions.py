@@ -40,11 +40,12 @@ class SessionById(MethodView):
         """Get a session (a widget token only its own visitor's)"""
         return sessions.get_session(current_principal(), session_id)
 
-    @requires()
+    @requires(widget=True)
     @blp.arguments(SessionUpdateSchema)
     @blp.response(200, SessionSchema, description="Session updated")
     def patch(self, fields, session_id):
-        """Change a session's visitor id, locale or metadata"""
+        """Change a session's visitor id, locale, metadata or handoff (a widget token only
+        its own visitor's metadata and locale)"""
         return sessions.update_session(current_principal(), session_id, fields)
 
     @requires()

@@ -10,6 +10,9 @@ class ThemeSchema(ma.Schema):
     )
     position = ma.fields.String(validate=validate.OneOf(["bottom-right", "bottom-left"]))
     title = text(100)
+    launcher_text = text(
+        60, metadata={"description": "The launcher button's words (default: the title)."}
+    )
 
 
 class WidgetConfigSchema(ResourceSchema):

@@ -37,6 +37,20 @@ DEMO_FAQ = (
 )
 
 
+# What the demo page may show of the demo organization: never its secret.
+PUBLIC_FIELDS = ("client_id", "assistant_id", "widget_config_id")
+
+
+def existing_demo(instance_path: str) -> dict[str, str] | None:
+    """The demo organization's public ids, if this instance has one."""
+    try:
+        with open(credentials_path(instance_path)) as handle:
+            details = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return {name: details[name] for name in PUBLIC_FIELDS if name in details}
+
+
 def ensure_demo(instance_path: str, ingestion: Ingestion) -> dict[str, str]:
     """Create the demo organization, with an assistant, a widget config and a few Q&A pairs,
     on the first call; later calls return what was made.

@@ -40,7 +40,17 @@ def get_session(principal: Principal, session_id: uuid.UUID) -> Session:
     return session
 
 
+# What the widget may change of its visitor's session: who they are (`Companin.identify`)
+# and their language; not the handoff, which is the team's to clear.
+WIDGET_MAY_CHANGE = frozenset({"metadata", "locale"})
+
+
 def update_session(principal: Principal, session_id: uuid.UUID, fields: dict[str, Any]) -> Session:
+    if principal.is_widget and set(fields) - WIDGET_MAY_CHANGE:
+        raise Forbidden(
+            "A widget may change only its session's metadata and locale; "
+            "the rest needs a server key"
+        )
     return update_row(get_session(principal, session_id), chat_changes(fields))
 
 
