@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import chromadb
@@ -85,18 +85,24 @@ class VectorStore:
                 metadatas=[{"source_id": s} for s in source_ids[start:end]],
             )
 
+    def _read(self, org_id: uuid.UUID, model: str, read: Callable[[Any], Any]) -> Any:
+        """`read(collection)` with the kept handle, looked up again if it went stale."""
+        try:
+            return read(self._cached_collection(org_id, model))
+        except chromadb.errors.NotFoundError:
+            return read(self._cached_collection(org_id, model, fresh=True))
+
     def query(
         self, org_id: uuid.UUID, model: str, vector: np.ndarray, limit: int
     ) -> list[tuple[str, float]]:
         """The `limit` nearest ids with their cosine similarity, best first."""
-        try:
-            result = self._cached_collection(org_id, model).query(
+        result = self._read(
+            org_id,
+            model,
+            lambda collection: collection.query(
                 query_embeddings=[vector], n_results=limit, include=["distances"]
-            )
-        except chromadb.errors.NotFoundError:
-            result = self._cached_collection(org_id, model, fresh=True).query(
-                query_embeddings=[vector], n_results=limit, include=["distances"]
-            )
+            ),
+        )
         return [
             (vector_id, 1.0 - float(distance))
             for vector_id, distance in zip(result["ids"][0], result["distances"][0], strict=True)
@@ -104,7 +110,11 @@ class VectorStore:
 
     def get(self, org_id: uuid.UUID, model: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The stored vectors of those `ids` that exist."""
-        result = self._collection(org_id, model).get(ids=list(ids), include=["embeddings"])
+        result = self._read(
+            org_id,
+            model,
+            lambda collection: collection.get(ids=list(ids), include=["embeddings"]),
+        )
         return dict(zip(result["ids"], np.asarray(result["embeddings"]), strict=True))
 
     def delete_ids(self, org_id: uuid.UUID, model: str, ids: Sequence[str]) -> None:
