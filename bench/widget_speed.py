@@ -140,7 +140,7 @@ def measure(runs: int) -> dict:
         os.environ.pop("COMPANIN_LLM_MODEL", None)  # the offline responder, as `make run`
         try:
             with companin_server(instance, Path(tmp), None) as server:
-                script = (ROOT / "companin" / "static" / "widget.js").read_bytes()
+                script = (ROOT / "companin" / "widget" / "widget.js").read_bytes()
                 report["widget_js"] = {
                     "bytes": len(script),
                     "gzipped_bytes": len(gzip.compress(script, 9)),

@@ -32,7 +32,7 @@ class Script:
 
 @cache
 def widget_script() -> Script:
-    content = resources.files("companin").joinpath("static", "widget.js").read_bytes()
+    content = resources.files("companin").joinpath("widget", "widget.js").read_bytes()
     return Script(content, hashlib.sha256(content).hexdigest()[:16])
 
 
