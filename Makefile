@@ -26,7 +26,7 @@ install: $(VENV)/.installed
 
 run: install
 	$(BIN)/companin init --demo
-	@echo "Chat with the demo: http://$(HOST):$(PORT)/demo   Docs: http://$(HOST):$(PORT)/api/v1/docs"
+	@echo "Chat with the demo: http://$(HOST):$(PORT)/demo   Docs: http://$(HOST):$(PORT)/api/v1/docs   Console: http://$(HOST):$(PORT)/console/"
 	$(BIN)/companin serve --host $(HOST) --port $(PORT)
 
 # The widget's tests drive Debian's chromium: installed here when missing (apt-get).

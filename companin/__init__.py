@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import access_log, config, cors, db, errors, request_id, web
+from . import access_log, config, console, cors, db, errors, request_id, web
 from .api import register_api
 from .auth import authenticate
 from .extensions import api, check_rate_limit_settings, keep_retry_after_for_429, limiter
@@ -64,6 +64,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
     register_api(app, api)
     app.register_blueprint(web.blp)
+    app.register_blueprint(console.blp)
     errors.register_error_handlers(app)
     if app.config["PROXY_COUNT"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"])

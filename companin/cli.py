@@ -1,4 +1,4 @@
-"""The `companin` command: set up an instance, manage organizations' keys, serve."""
+"""The `companin` command: set up an instance, manage organizations' keys and people, serve."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import click
 
 from . import create_app
 from .config import SettingsError, upload_body_limit
-from .errors import NotFound
+from .enums import USER_ROLES
+from .errors import CompaninError, NotFound
 from .llm import provider
-from .services import bulk, demo, organizations
+from .services import bulk, demo, organizations, people
 from .state import state_of
 
 
@@ -79,6 +80,32 @@ def rotate_secret(client_id: str, as_json: bool) -> None:
             _print_credentials(organizations.rotate_secret(client_id), as_json)
         except NotFound as error:
             raise click.ClickException(str(error.description)) from None
+
+
+@main.command("create-user")
+@click.argument("email")
+@click.option("--org", "client_id", required=True, help="The organization's client id.")
+@click.option("--role", required=True, type=click.Choice(USER_ROLES), help="What they may do.")
+@click.option("--name", "display_name", help="The name the console shows (default: from EMAIL).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def create_user(
+    email: str, client_id: str, role: str, display_name: str | None, as_json: bool
+) -> None:
+    """Give a person of an organization a console sign-in, and print their password once."""
+    app = _app()
+    with app.app_context():
+        try:
+            org_id = organizations.principal_for(client_id).org_id
+            user, password = people.create_user(org_id, email, role, display_name)
+        except CompaninError as error:
+            raise click.ClickException(str(error.description)) from None
+    if as_json:
+        click.echo(json.dumps({"email": user.email, "password": password}))
+        return
+    click.echo(f"email:    {user.email}")
+    click.echo(f"role:     {user.role}")
+    click.echo(f"password: {password}")
+    click.echo("Keep the password now: it is stored only as a hash and cannot be shown again.")
 
 
 @main.command()

@@ -161,6 +161,17 @@ SETTINGS: tuple[Setting, ...] = (
         200,
         "Messages one session or conversation may post in a day; 429 beyond.",
     ),
+    Setting(
+        "CONSOLE_SIGN_IN_RATE_LIMIT",
+        "10/minute",
+        "Sign-in attempts to the team's console allowed from one client IP, and the same "
+        "again for one email address (flask-limiter syntax).",
+    ),
+    Setting(
+        "CONSOLE_SESSION_HOURS",
+        12,
+        "How long a sign-in to the team's console lasts, in hours; then the person signs in again.",
+    ),
 )
 
 

@@ -35,3 +35,8 @@ SEARCH_MODES = ("hybrid", "vector", "keyword")
 MESSAGE_ROLES = ("user", "assistant", "agent")
 
 FEEDBACK_RATINGS = ("up", "down")
+
+# The people of a team, the most trusted first: each role may do all that the roles after
+# it may (an owner runs the organization, an admin its assistants and knowledge, an agent
+# answers customers).
+USER_ROLES = ("owner", "admin", "agent")

@@ -48,7 +48,7 @@ def keep_retry_after_for_429(response):
 
 def check_rate_limit_settings(settings: dict) -> None:
     """Refuse bad limit strings or storage at start-up, not on the first request."""
-    for name in ("RATE_LIMIT", "WIDGET_TOKEN_RATE_LIMIT"):
+    for name in ("RATE_LIMIT", "WIDGET_TOKEN_RATE_LIMIT", "CONSOLE_SIGN_IN_RATE_LIMIT"):
         try:
             limits.parse_many(settings[name])
         except ValueError:

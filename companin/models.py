@@ -215,6 +215,28 @@ class KnowledgeChunk(Model):
         legacy_table_names = False
 
 
+class User(OwnedModel):
+    """A person of the team, who signs in to the console."""
+
+    # Lower case, so that one address is one person whatever case it is typed in.
+    email = CharField(max_length=254, unique=True)
+    display_name = CharField(max_length=200)
+    role = CharField(max_length=16)  # enums.USER_ROLES
+    password_hash = CharField(max_length=255)
+    is_active = BooleanField(default=True)
+
+
+class ConsoleSession(BaseModel):
+    """A signed-in browser. Its id is kept only as a hash: a copy of the database signs
+    nobody in."""
+
+    session_hash = CharField(max_length=64, unique=True)  # SHA-256 of the cookie's value
+    user = ForeignKeyField(User, backref="console_sessions", on_delete="CASCADE", index=True)
+    csrf_token = CharField(max_length=64)
+    expires_at = DateTimeField(index=True)
+    last_seen_at = DateTimeField(default=utcnow)
+
+
 class SchemaVersion(Model):
     """The schema version this database is at, so later releases know what to migrate."""
 
@@ -237,4 +259,6 @@ TABLES = (
     IdempotencyRecord,
     KnowledgeSource,
     KnowledgeChunk,
+    User,
+    ConsoleSession,
 )

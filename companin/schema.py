@@ -9,7 +9,7 @@ from playhouse.migrate import SchemaMigrator, migrate
 
 from .db import db, write_transaction
 from .knowledge import fulltext
-from .models import TABLES, SchemaVersion
+from .models import TABLES, ConsoleSession, SchemaVersion, User
 
 
 def _answers() -> None:
@@ -30,11 +30,20 @@ def _answers() -> None:
     )
 
 
+def _people() -> None:
+    """Version 3: the team's people and their console sessions, in new tables only.
+
+    `ensure_schema` has already created them from the models (`safe` makes this a no-op
+    then); the step says what the version brought, and no existing table is touched.
+    """
+    db.create_tables([User, ConsoleSession], safe=True)
+
+
 # Migration N takes a database at version N-1 to version N. Version 1 is the first release:
-# its tables are created from the models, so it needs no step of its own. New tables need
-# no migration either: they are created from the models.
-MIGRATIONS: dict[int, Callable[[], None]] = {2: _answers}
-CURRENT_VERSION = 2
+# its tables are created from the models, so it needs no step of its own. New tables are
+# created from the models too, before the migrations run.
+MIGRATIONS: dict[int, Callable[[], None]] = {2: _answers, 3: _people}
+CURRENT_VERSION = 3
 
 
 def ensure_schema() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -110,6 +111,14 @@ def assert_envelope(response, status_code: int) -> object:
     assert isinstance(body["detail"], str) and body["detail"]
     assert response.headers.get("X-Request-ID")
     return body["data"]
+
+
+def console_sign_in(client, email: str, password: str, **request):
+    """Sign in to the console as a browser does: open the form, send it back with its token."""
+    form = client.get("/console/sign-in", **request).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    fields = {"email": email, "password": password, "csrf_token": token}
+    return client.post("/console/sign-in", data=fields, **request)
 
 
 def run_cli(instance_path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -1,14 +1,15 @@
-"""A database of the previous release (schema version 1) is upgraded in place at start-up:
-every row is kept and the new features work on it."""
+"""A database of an earlier release (schema version 1 or 2) is upgraded in place at
+start-up: every row is kept and the new features work on it."""
 
 from __future__ import annotations
 
 import sqlite3
 
-from conftest import assert_envelope, new_org
+from conftest import assert_envelope, console_sign_in, new_org
 
 from companin import create_app
 from companin.schema import CURRENT_VERSION
+from companin.services.people import create_user
 
 API = "/api/v1"
 # What version 2 added to the tables of version 1.
@@ -19,9 +20,22 @@ ADDED_COLUMNS = {
 }
 
 
+# What version 3 added: new tables only (in an order they can be dropped in).
+VERSION_3_TABLES = ("console_session", "user")
+
+
+def as_version_2(database) -> None:
+    """Take a database back to the schema of the second release, keeping its rows."""
+    with sqlite3.connect(database) as connection:
+        for table in VERSION_3_TABLES:
+            connection.execute(f'DROP TABLE "{table}"')
+        connection.execute("UPDATE schema_version SET version = 2")
+
+
 def as_version_1(database) -> None:
     """Take a database back to the schema of the first release (tables and columns as
     they were), keeping its rows."""
+    as_version_2(database)
     with sqlite3.connect(database) as connection:
         connection.execute("DROP TABLE idempotency_record")
         for table, columns in ADDED_COLUMNS.items():
@@ -30,16 +44,25 @@ def as_version_1(database) -> None:
         connection.execute("UPDATE schema_version SET version = 1")
 
 
+def tables(database) -> set[str]:
+    with sqlite3.connect(database) as connection:
+        return {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+
+
+def rows(database, table: str) -> list[tuple]:
+    with sqlite3.connect(database) as connection:
+        return connection.execute(f'SELECT * FROM "{table}" ORDER BY rowid').fetchall()
+
+
 def columns(database, table: str) -> set[str]:
     with sqlite3.connect(database) as connection:
         return {row[1] for row in connection.execute(f'PRAGMA table_info("{table}")')}
 
 
-def test_a_version_1_database_is_upgraded_with_every_row_kept(tmp_path):
-    config = {"INSTANCE_PATH": str(tmp_path / "instance"), "TESTING": True}
-    app = create_app(config)
+def org_with_a_session(app, name: str):
+    """An organization of `app` with an assistant and a visitor session: (org, session)."""
     client = app.test_client()
-    org = new_org(app)
+    org = new_org(app, name)
     assistant = assert_envelope(
         client.post(f"{API}/assistants/", json={"name": "Old"}, headers=org.headers), 201
     )
@@ -49,6 +72,14 @@ def test_a_version_1_database_is_upgraded_with_every_row_kept(tmp_path):
         ),
         201,
     )
+    return org, session
+
+
+def test_a_version_1_database_is_upgraded_with_every_row_kept(tmp_path):
+    config = {"INSTANCE_PATH": str(tmp_path / "instance"), "TESTING": True}
+    app = create_app(config)
+    client = app.test_client()
+    org, session = org_with_a_session(app, "Acme")
     pair = {"question": "When are you open?", "answer": "Nine to five on weekdays."}
     assert_envelope(client.post(f"{API}/knowledge/qa/", json=pair, headers=org.headers), 201)
     path = f"{API}/sessions/{session['id']}/messages"
@@ -86,3 +117,33 @@ def test_a_version_1_database_is_upgraded_with_every_row_kept(tmp_path):
         headers=org.headers,
     )
     assert assert_envelope(rated, 200)["feedback"]["rating"] == "up"
+
+
+def test_a_version_2_database_gets_the_console_tables_and_keeps_every_row(tmp_path):
+    config = {"INSTANCE_PATH": str(tmp_path / "instance"), "TESTING": True}
+    app = create_app(config)
+    client = app.test_client()
+    org, session = org_with_a_session(app, "Kept Inc")
+    path = f"{API}/sessions/{session['id']}/messages"
+    assert_envelope(client.post(path, json={"content": "hello?"}, headers=org.headers), 201)
+    database = tmp_path / "instance" / "companin.db"
+    as_version_2(database)
+    assert not set(VERSION_3_TABLES) & tables(database)
+    kept = ("organization", "api_key", "assistant", "session", "message", "knowledge_source")
+    before = {table: rows(database, table) for table in kept}
+
+    upgraded = create_app(config)
+
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
+    assert CURRENT_VERSION == 3
+    assert set(VERSION_3_TABLES) <= tables(database)
+    assert {table: rows(database, table) for table in kept} == before
+    assert len(before["message"]) == 2
+    # The old organization gets people who sign in, and its API goes on as before.
+    with upgraded.app_context():
+        create_user(org.organization_id, "ana@example.com", "owner", "Ana", "a long password 1")
+    browser = upgraded.test_client()
+    assert console_sign_in(browser, "ana@example.com", "a long password 1").status_code == 303
+    assert "Kept Inc" in browser.get("/console/").get_data(as_text=True)
+    assert len(assert_envelope(browser.get(path, headers=org.headers), 200)) == 2

@@ -7,13 +7,17 @@ import os
 import uuid
 
 from ..db import write_transaction
+from ..errors import Conflict
 from ..identity import SERVER, Principal
 from ..models import Assistant, WidgetConfig
 from .ingestion import Ingestion
 from .knowledge import create_qa
 from .organizations import create_organization
+from .people import create_user
 
 DEMO_FILE = "demo-credentials.json"
+# The demo organization's owner, who signs in to the console.
+DEMO_OWNER_EMAIL = "demo@example.com"
 
 
 def credentials_path(instance_path: str) -> str:
@@ -37,7 +41,7 @@ DEMO_FAQ = (
 )
 
 
-# What the demo page may show of the demo organization: never its secret.
+# What the demo page may show of the demo organization: never its secret or its owner's password.
 PUBLIC_FIELDS = ("client_id", "assistant_id", "widget_config_id")
 
 
@@ -52,8 +56,8 @@ def existing_demo(instance_path: str) -> dict[str, str] | None:
 
 
 def ensure_demo(instance_path: str, ingestion: Ingestion) -> dict[str, str]:
-    """Create the demo organization, with an assistant, a widget config and a few Q&A pairs,
-    on the first call; later calls return what was made.
+    """Create the demo organization, with an assistant, a widget config, a few Q&A pairs and
+    an owner who signs in to the console, on the first call; later calls return what was made.
 
     Its credentials are kept in the instance folder (mode 0600) so that `make run` can
     show them every time: this is a throwaway organization on the user's own machine.
@@ -61,7 +65,10 @@ def ensure_demo(instance_path: str, ingestion: Ingestion) -> dict[str, str]:
     path = credentials_path(instance_path)
     if os.path.exists(path):
         with open(path) as handle:
-            return json.load(handle)
+            details = json.load(handle)
+        if "console_email" not in details:
+            _add_owner_to_older_demo(path, details)
+        return details
     credentials = create_organization("Demo organization")
     with write_transaction():
         assistant = Assistant.create(
@@ -87,8 +94,33 @@ def ensure_demo(instance_path: str, ingestion: Ingestion) -> dict[str, str]:
         "client_secret": credentials.client_secret,
         "assistant_id": str(assistant.id),
         "widget_config_id": str(config.id),
+        **_demo_owner(credentials.organization_id),
     }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    _write_private(path, details)
+    return details
+
+
+def _demo_owner(organization_id: str) -> dict[str, str]:
+    """The demo organization's owner, with a generated password, for the console."""
+    user, password = create_user(organization_id, DEMO_OWNER_EMAIL, "owner", "Demo owner")
+    return {"console_email": user.email, "console_password": password}
+
+
+def _add_owner_to_older_demo(path: str, details: dict[str, str]) -> None:
+    """A demo made before the console had people gets its owner now (unless the address
+    was taken meanwhile: the demo then goes on without one)."""
+    try:
+        details.update(_demo_owner(details["organization_id"]))
+    except Conflict:
+        return
+    _write_private(path, details)
+
+
+def _write_private(path: str, details: dict[str, str]) -> None:
+    """Write the file readable by its owner only, whole or not at all."""
+    temporary = path + ".tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a leftover temporary file keeps its old mode otherwise
     with os.fdopen(fd, "w") as handle:
         json.dump(details, handle, indent=2)
-    return details
+    os.replace(temporary, path)

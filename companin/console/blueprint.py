@@ -1,0 +1,7 @@
+"""The console's blueprint, on its own so that the modules adding to it import only this."""
+
+from flask import Blueprint
+
+from ..auth import CONSOLE_PREFIX
+
+blp = Blueprint("console", __name__, url_prefix=CONSOLE_PREFIX)

@@ -1,0 +1,65 @@
+"""What every console response shares: error pages instead of the API's JSON envelope,
+and headers that keep its pages out of frames, caches and other sites' reach."""
+
+from __future__ import annotations
+
+from flask import Response, make_response, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
+
+from ..auth import is_console_path
+from ..errors import error_body, handle_http_error
+from .blueprint import blp
+
+# No script at all; the only style is the page's own <style>.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+TOO_MANY = "Too many sign-in attempts ({limit}). Wait a minute, then try again."
+
+
+@blp.after_request
+def protect(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    # Pages show who is signed in and, soon, customers' messages: never from a cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blp.errorhandler(HTTPException)
+def http_error_page(error: HTTPException) -> tuple[str, int, dict[str, str]]:
+    """A 403, a 429 and the like as a page a person can read."""
+    if error.code is None or error.code >= 500:
+        return unexpected_error_page(error)
+    if error.code == 429:
+        message = TOO_MANY.format(limit=error.description)
+    else:
+        message = str(error.description)
+    headers = {k: v for k, v in error.get_headers() if k.lower() == "allow"}
+    return _page(error.code, error.name, message), error.code, headers
+
+
+@blp.errorhandler(InternalServerError)
+@blp.errorhandler(Exception)
+def unexpected_error_page(error: Exception) -> tuple[str, int]:
+    """A failure of ours: logged by request id (the envelope's logging), never shown."""
+    detail = error_body(error)["detail"]
+    return _page(500, "Something went wrong", detail), 500
+
+
+@blp.app_errorhandler(NotFound)
+@blp.app_errorhandler(MethodNotAllowed)
+def routing_error(error: HTTPException):
+    """A 404 or 405 of routing belongs to no blueprint, so it reaches the app: a console
+    address gets a page (with the console's headers), any other the API's envelope."""
+    if not is_console_path(request.path):
+        return handle_http_error(error)
+    return protect(make_response(http_error_page(error)))
+
+
+def _page(status: int, title: str, message: str) -> str:
+    return render_template("console/error.html", status=status, title=title, message=message)
