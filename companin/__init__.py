@@ -67,7 +67,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(console.blp)
     errors.register_error_handlers(app)
     if app.config["PROXY_COUNT"]:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"])
+        # The client's address (per-IP limits) and its scheme: behind a proxy that ends TLS,
+        # the console's cookies stay Secure and the demo page names https addresses.
+        proxies = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
     return app
 
 

@@ -79,7 +79,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "PROXY_COUNT",
         0,
-        "Reverse proxies in front whose X-Forwarded-For is trusted (for per-IP limits).",
+        "Reverse proxies in front whose X-Forwarded-For and X-Forwarded-Proto are trusted "
+        "(for per-IP limits, and https behind a proxy that ends TLS).",
     ),
     Setting("LOG_LEVEL", "INFO", "Logging level: DEBUG, INFO, WARNING or ERROR."),
     Setting(

@@ -69,3 +69,22 @@ def test_a_widget_config_may_name_the_launchers_words(client, org, assistant):
         headers=org.headers,
     )
     assert_envelope(refused, 422)
+
+
+def test_behind_a_proxy_that_ends_tls_the_demo_page_names_https(demo_instance):
+    config = {"INSTANCE_PATH": str(demo_instance), "TESTING": True, "PROXY_COUNT": 1}
+    client = create_app(config).test_client()
+    page = client.get("/demo", headers={"X-Forwarded-Proto": "https"}).get_data(as_text=True)
+    assert "https://localhost/widget.js?v=" in page
+    # Without a trusted proxy, the header is the client's word and changes nothing.
+    untrusting = create_app({**config, "PROXY_COUNT": 0}).test_client()
+    page = untrusting.get("/demo", headers={"X-Forwarded-Proto": "https"}).get_data(as_text=True)
+    assert "http://localhost/widget.js?v=" in page
+
+
+def test_behind_a_proxy_that_ends_tls_the_consoles_cookies_are_secure(tmp_path):
+    config = {"INSTANCE_PATH": str(tmp_path / "instance"), "TESTING": True, "PROXY_COUNT": 1}
+    client = create_app(config).test_client()
+    form = client.get("/console/sign-in", headers={"X-Forwarded-Proto": "https"})
+    cookies = form.headers.getlist("Set-Cookie")
+    assert cookies and all("Secure" in cookie for cookie in cookies)
