@@ -14,6 +14,7 @@ import os
 import re
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,6 +26,7 @@ from conftest import companin_server, run_cli
 from fake_llm import FakeLLM, Reply
 
 from companin import create_app
+from companin.models import Message, Session
 from companin.services.organizations import create_organization
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
@@ -50,7 +52,10 @@ WAIT_MS = 15_000
 class Site:
     """A `companin serve` with two organizations, and the pages that embed their widgets."""
 
-    def __init__(self, server_url: str, pages_url: str, pages: dict[str, str], orgs: dict):
+    def __init__(
+        self, server_url: str, pages_url: str, pages: dict[str, str], orgs: dict, instance: Path
+    ):
+        self.instance = instance
         self.server_url = server_url
         self.pages_url = pages_url
         self.pages = pages
@@ -145,7 +150,7 @@ def site(tmp_path_factory, model) -> Iterator[Site]:
     try:
         with companin_server(instance, root, threads=16, env=env) as server:
             pages_url = f"http://127.0.0.1:{page_server.server_address[1]}"
-            world = Site(server.url, pages_url, pages, orgs)
+            world = Site(server.url, pages_url, pages, orgs, instance)
             _furnish(world)
             yield world
     finally:
@@ -527,6 +532,32 @@ def test_source_links_are_http_only(site, browsing):
     sync_api.expect(reply.locator(".sources li")).to_have_text(
         ["Shipping page", "Sneaky", "Manual.pdf, page 4"]
     )
+
+
+def test_a_team_members_message_shows_as_theirs(site, browsing):
+    page = browsing.page
+    browsing.first_exchange(site.page_url("agent", site.tag()))
+    session_id = page.evaluate(
+        "JSON.parse(localStorage.getItem(Object.keys(localStorage)[0])).sessionId"
+    )
+    # A person of the team writes in the chat (the console's take-over will; stored here as
+    # it will store it).
+    app = create_app({"INSTANCE_PATH": str(site.instance)})
+    with app.app_context():
+        session = Session.get_by_id(uuid.UUID(session_id))
+        Message.create(
+            organization=session.organization_id,
+            session=session,
+            role="agent",
+            author="Ana <b>from support</b>",
+            content="Hi, Ana here: your parcel left today.",
+        )
+    page.reload()
+    browsing.open()
+    agent = browsing.widget().locator(".bubble.agent")
+    sync_api.expect(agent.locator(".author")).to_have_text("Ana <b>from support</b>")
+    sync_api.expect(agent).to_contain_text("your parcel left today")
+    assert agent.locator(".actions, b").count() == 0  # no rating, no markup
 
 
 def test_a_handoff_is_announced(site, browsing, model):

@@ -282,6 +282,8 @@ header h2 { margin: 0; font-size: 16px; font-weight: 600; }
 .assistant { align-self: flex-start; background: #fff; border: 1px solid #e5e7eb;
   border-bottom-left-radius: 4px; }
 .unsent { opacity: .6; }
+.agent { border-color: var(--primary); }
+.author { display: block; font-size: 12px; font-weight: 600; color: var(--primary); }
 .sources { margin-top: 6px; font-size: 12px; color: #4b5563; white-space: normal; }
 .sources ul { margin: 2px 0 0; padding-left: 16px; }
 .sources a { color: var(--primary); }
@@ -527,8 +529,20 @@ textarea { flex: 1; resize: none; height: 42px; max-height: 120px; padding: 10px
       if (messages.length) this.suggestions?.remove();
       for (const message of messages) {
         if (message.role === "user") this.add(el("div", { class: "bubble user" }, message.content));
+        else if (message.role === "agent") this.add(this.agentBubble(message));
         else this.finishReply(this.add(el("div", { class: "bubble assistant" }, message.content)), message);
       }
+    }
+
+    /** A person of the team writing in the chat: their name over their words. */
+    agentBubble(message) {
+      const name = message.author || "Support team";
+      return el(
+        "div",
+        { class: "bubble assistant agent" },
+        el("span", { class: "author" }, name),
+        message.content,
+      );
     }
 
     /** The session's latest messages, oldest first: the last two pages of its history. */
