@@ -93,9 +93,11 @@ from search_speed import (  # noqa: E402
     build_corpus,
     companin_server,
     expect,
+    finish,
     git,
     latency_summary,
     load,
+    run,
 )
 
 RESULTS = ROOT / "bench" / "results" / "answer_speed.json"
@@ -1193,21 +1195,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{few['first_delta']['max_ms'] / 1000:.1f} s, beyond the "
             f"{queue_bound_s(report, few):.1f} s of a server that queues no one behind a stream"
         ]
-    report["all_goals_passed"] = all(goal["passed"] for goal in report["goals"])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n", "utf-8")
-    print_table(report)
-    print(f"\nwrote {args.out} (run took {report['run_seconds']:.0f} s)")
-    print(f"overall: {'PASS' if report['all_goals_passed'] else 'FAIL'}")
-    return 1 if args.strict and not report["all_goals_passed"] else 0
+    return finish(report, args, print_table, f" (run took {report['run_seconds']:.0f} s)")
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as error:
-        print(f"benchmark failed: {error}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    run(main)

@@ -1075,16 +1075,24 @@ def main(argv: list[str] | None = None) -> int:
             "passed": report["ingestion_to_raw_ratio"] >= GOAL_RATIO,
         },
     ]
+    return finish(report, args, print_table)
+
+
+def finish(report: dict, args, print_table: Callable[[dict], None], wrote: str = "") -> int:
+    """Judge the report's goals, write it to `args.out` and print it; the exit status
+    (1 when a goal is missed and `args.strict`)."""
     report["all_goals_passed"] = all(goal["passed"] for goal in report["goals"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n", "utf-8")
     print_table(report)
-    print(f"\nwrote {args.out}")
+    print(f"\nwrote {args.out}{wrote}")
     print(f"overall: {'PASS' if report['all_goals_passed'] else 'FAIL'}")
     return 1 if args.strict and not report["all_goals_passed"] else 0
 
 
-if __name__ == "__main__":
+def run(main: Callable[[], int]) -> None:
+    """Exit with `main()`'s status; a benchmark that could not run, or was interrupted,
+    says so in one line."""
     try:
         sys.exit(main())
     except BenchError as error:
@@ -1093,3 +1101,7 @@ if __name__ == "__main__":
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    run(main)

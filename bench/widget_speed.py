@@ -41,7 +41,7 @@ for folder in (ROOT, BENCH):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
-from search_speed import companin_server, git, load  # noqa: E402
+from search_speed import companin_server, finish, git, load, run  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "widget_speed.json"
 GOAL_GZIPPED_BYTES = 20 * 1024
@@ -207,10 +207,10 @@ def main(argv: list[str] | None = None) -> int:
             "passed": gzipped < GOAL_GZIPPED_BYTES,
         }
     ]
-    report["all_goals_passed"] = all(goal["passed"] for goal in report["goals"])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n", "utf-8")
+    return finish(report, args, print_table)
 
+
+def print_table(report: dict) -> None:
     size = report["widget_js"]
     print(f"widget.js: {size['bytes']} bytes, {size['gzipped_bytes']} gzipped")
     for name in ("script_tag_to_launcher", "send_to_first_word_offline"):
@@ -218,9 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:28} n={s['n']} p50 {s['p50_ms']} ms  p95 {s['p95_ms']} ms")
     for goal in report["goals"]:
         print(f"{goal['goal']:40} {goal['measured']:>10}  {'PASS' if goal['passed'] else 'FAIL'}")
-    print(f"wrote {args.out}")
-    return 1 if args.strict and not report["all_goals_passed"] else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)
