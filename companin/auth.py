@@ -78,6 +78,20 @@ def is_anonymous() -> bool:
     return g.get("principal") is None
 
 
+def is_poll() -> bool:
+    """Is this a read of a chat's newest messages (`GET .../messages?after=`), which an
+    open widget repeats every few seconds? Those are limited per chat, not counted
+    against the organization's budget, which they would soon use up."""
+    return (
+        request.method == "GET" and "after" in request.args and request.path.endswith("/messages")
+    )
+
+
+def spends_no_budget() -> bool:
+    """Not counted against an organization's budget: anonymous calls and polls."""
+    return is_anonymous() or is_poll()
+
+
 def requires(*, widget: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Guard a view: a server key always passes; a widget token only where `widget` is true."""
 

@@ -163,6 +163,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Messages one session or conversation may post in a day; 429 beyond.",
     ),
     Setting(
+        "CHAT_POLLS_PER_MINUTE",
+        60,
+        "Reads of a chat's newest messages (`?after=`, the open widget's polling for a team "
+        "member's replies) allowed per chat and minute; they spend no organization budget.",
+    ),
+    Setting(
         "CONSOLE_SIGN_IN_RATE_LIMIT",
         "10/minute",
         "Sign-in attempts to the team's console allowed from one client IP, and the same "

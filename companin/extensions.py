@@ -7,7 +7,7 @@ from flask import current_app, g
 from flask_limiter import Limiter
 from flask_smorest import Api
 
-from .auth import is_anonymous, rate_limit_key
+from .auth import rate_limit_key, spends_no_budget
 from .config import SettingsError
 from .schemas.envelope import ErrorEnvelopeSchema
 
@@ -25,7 +25,7 @@ api = CompaninApi()
 limiter = Limiter(
     key_func=rate_limit_key,
     application_limits=[lambda: current_app.config["RATE_LIMIT"]],
-    application_limits_exempt_when=is_anonymous,
+    application_limits_exempt_when=spends_no_budget,
     headers_enabled=True,
 )
 

@@ -28,6 +28,7 @@ SIGNING_KEY_FILE = "widget_token.key"
 
 SERVER = "server"
 WIDGET = "widget"
+CONSOLE = "console"  # a person of the team, signed in to the console
 
 
 @dataclass(frozen=True)

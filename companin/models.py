@@ -110,6 +110,14 @@ class Chat(OwnedModel):
     # Set when the assistant handed the chat to a person (it did not know); the team clears it.
     handoff = BooleanField(default=False)
     handoff_at = DateTimeField(null=True)
+    # Set while a person of the team answers in the chat (their display name): the
+    # assistant stays quiet until they hand it back.
+    taken_over_by = CharField(max_length=200, null=True)
+    # When its latest message was written: the inbox lists the chats by it.
+    last_message_at = DateTimeField(null=True, index=True)
+    # A chat opened by the console's test chat: answered like a customer's, never listed or
+    # counted with theirs.
+    is_test = BooleanField(default=False)
 
 
 class Session(Chat):
@@ -237,6 +245,17 @@ class ConsoleSession(BaseModel):
     last_seen_at = DateTimeField(default=utcnow)
 
 
+class Invitation(OwnedModel):
+    """An invitation to join the team: a link whose token the server keeps only as a hash."""
+
+    email = CharField(max_length=254)
+    role = CharField(max_length=16)  # enums.USER_ROLES
+    token_hash = CharField(max_length=64, unique=True)  # SHA-256 of the link's token
+    invited_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    expires_at = DateTimeField()
+    accepted_at = DateTimeField(null=True)
+
+
 class SchemaVersion(Model):
     """The schema version this database is at, so later releases know what to migrate."""
 
@@ -261,4 +280,5 @@ TABLES = (
     KnowledgeChunk,
     User,
     ConsoleSession,
+    Invitation,
 )

@@ -9,7 +9,7 @@ from playhouse.migrate import SchemaMigrator, migrate
 
 from .db import db, write_transaction
 from .knowledge import fulltext
-from .models import TABLES, ConsoleSession, SchemaVersion, User
+from .models import TABLES, ConsoleSession, Invitation, SchemaVersion, User
 
 
 def _answers() -> None:
@@ -39,17 +39,51 @@ def _people() -> None:
     db.create_tables([User, ConsoleSession], safe=True)
 
 
+def _console() -> None:
+    """Version 4: chats say who of the team took them over, when their latest message
+    came and whether they are the console's test chats; invitations to join the team
+    (a new table)."""
+    false = "0" if isinstance(db.obj, SqliteDatabase) else "false"
+    for table in ("session", "conversation"):
+        db.execute_sql(
+            f'ALTER TABLE "{table}" ADD COLUMN "is_test" BOOLEAN NOT NULL DEFAULT {false}'
+        )
+    migrator = SchemaMigrator.from_database(db.obj)
+    migrate(
+        migrator.add_column("session", "taken_over_by", CharField(max_length=200, null=True)),
+        migrator.add_column("conversation", "taken_over_by", CharField(max_length=200, null=True)),
+        migrator.add_column("session", "last_message_at", DateTimeField(null=True)),
+        migrator.add_column("conversation", "last_message_at", DateTimeField(null=True)),
+    )
+    for table in ("session", "conversation"):
+        db.execute_sql(
+            f'CREATE INDEX IF NOT EXISTS "{table}_last_message_at" '
+            f'ON "{table}" ("last_message_at")'
+        )
+        db.execute_sql(
+            f'UPDATE "{table}" SET "last_message_at" = (SELECT MAX(m."created_at") '
+            f'FROM "message" m WHERE m."{table}_id" = "{table}"."id")'
+        )
+    db.create_tables([Invitation], safe=True)
+
+
 # Migration N takes a database at version N-1 to version N. Version 1 is the first release:
 # its tables are created from the models, so it needs no step of its own. New tables are
 # created from the models too, before the migrations run.
-MIGRATIONS: dict[int, Callable[[], None]] = {2: _answers, 3: _people}
-CURRENT_VERSION = 3
+MIGRATIONS: dict[int, Callable[[], None]] = {2: _answers, 3: _people, 4: _console}
+CURRENT_VERSION = 4
 
 
 def ensure_schema() -> int:
     """Create missing tables and apply pending migrations; return the schema version."""
     with db.connection_context():
-        db.create_tables([SchemaVersion, *TABLES], safe=True)
+        # Only the tables that do not exist: an older table gets its new columns and their
+        # indexes from its migration. (Creating an index on a column not there yet would
+        # make SQLite index a constant string of that name instead, and break the table.)
+        existing = set(db.get_tables())
+        db.create_tables(
+            [m for m in (SchemaVersion, *TABLES) if m._meta.table_name not in existing]
+        )
         if isinstance(db.obj, SqliteDatabase):
             db.execute_sql(fulltext.CREATE_SQL)
         with write_transaction():

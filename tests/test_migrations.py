@@ -1,4 +1,4 @@
-"""A database of an earlier release (schema version 1 or 2) is upgraded in place at
+"""A database of an earlier release (schema version 1, 2 or 3) is upgraded in place at
 start-up: every row is kept and the new features work on it."""
 
 from __future__ import annotations
@@ -22,10 +22,24 @@ ADDED_COLUMNS = {
 
 # What version 3 added: new tables only (in an order they can be dropped in).
 VERSION_3_TABLES = ("console_session", "user")
+# What version 4 added: who took a chat over, the console's test chats, invitations.
+VERSION_4_COLUMNS = ("taken_over_by", "last_message_at", "is_test")
+
+
+def as_version_3(database) -> None:
+    """Take a database back to the schema of the third release, keeping its rows."""
+    with sqlite3.connect(database) as connection:
+        connection.execute("DROP TABLE invitation")
+        for table in ("session", "conversation"):
+            connection.execute(f'DROP INDEX "{table}_last_message_at"')
+            for column in VERSION_4_COLUMNS:
+                connection.execute(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+        connection.execute("UPDATE schema_version SET version = 3")
 
 
 def as_version_2(database) -> None:
     """Take a database back to the schema of the second release, keeping its rows."""
+    as_version_3(database)
     with sqlite3.connect(database) as connection:
         for table in VERSION_3_TABLES:
             connection.execute(f'DROP TABLE "{table}"')
@@ -135,10 +149,14 @@ def test_a_version_2_database_gets_the_console_tables_and_keeps_every_row(tmp_pa
     upgraded = create_app(config)
 
     with sqlite3.connect(database) as connection:
-        assert connection.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
-    assert CURRENT_VERSION == 3
+        assert connection.execute("SELECT version FROM schema_version").fetchall() == [
+            (CURRENT_VERSION,)
+        ]
     assert set(VERSION_3_TABLES) <= tables(database)
-    assert {table: rows(database, table) for table in kept} == before
+    # Later versions add columns at the end: the old ones keep their values.
+    assert {
+        table: [row[: len(before[table][0])] for row in rows(database, table)] for table in kept
+    } == before
     assert len(before["message"]) == 2
     # The old organization gets people who sign in, and its API goes on as before.
     with upgraded.app_context():
@@ -147,3 +165,30 @@ def test_a_version_2_database_gets_the_console_tables_and_keeps_every_row(tmp_pa
     assert console_sign_in(browser, "ana@example.com", "a long password 1").status_code == 303
     assert "Kept Inc" in browser.get("/console/").get_data(as_text=True)
     assert len(assert_envelope(browser.get(path, headers=org.headers), 200)) == 2
+
+
+def test_a_version_3_database_gets_take_over_and_invitations_and_keeps_every_row(tmp_path):
+    config = {"INSTANCE_PATH": str(tmp_path / "instance"), "TESTING": True}
+    app = create_app(config)
+    org, session = org_with_a_session(app, "Kept Inc")
+    path = f"{API}/sessions/{session['id']}/messages"
+    reply = assert_envelope(
+        app.test_client().post(path, json={"content": "hello?"}, headers=org.headers), 201
+    )["assistant_message"]
+    database = tmp_path / "instance" / "companin.db"
+    as_version_3(database)
+    assert "taken_over_by" not in columns(database, "session")
+    before = rows(database, "session")
+
+    create_app(config)
+
+    assert CURRENT_VERSION == 4
+    for table in ("session", "conversation"):
+        assert set(VERSION_4_COLUMNS) <= columns(database, table)
+    assert "invitation" in tables(database)
+    after = rows(database, "session")
+    assert [row[: len(before[0])] for row in after] == before
+    # Not a test chat, not taken over, and its latest message is found for the inbox.
+    (added,) = [row[len(before[0]) :] for row in after]
+    assert added[:2] == (0, None)
+    assert added[2].replace(" ", "T").startswith(reply["created_at"][:19])

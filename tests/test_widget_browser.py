@@ -10,7 +10,6 @@ request in the browser.
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 import time
@@ -22,21 +21,18 @@ from urllib.parse import urlparse
 
 import pytest
 import requests
+from chromium import PageWatch, launched_chromium, save_screenshot, sync_api
 from conftest import companin_server, run_cli
 from fake_llm import FakeLLM, Reply
 
 from companin import create_app
-from companin.models import Message, Session
+from companin.models import Session
+from companin.services import takeover
 from companin.services.organizations import create_organization
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+from companin.services.people import create_user
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("COMPANIN_CHROMIUM", "/usr/bin/chromium")
-# What a closed network needs: no sandbox as root, no calls home, no first-run pages.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--no-first-run"]
-ARTIFACTS = Path(os.environ.get("COMPANIN_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
 API = "/api/v1"
 TOKEN_TTL_S = 5  # short, so that a test can outlive a token
 MESSAGES_PER_CHAT = 6
@@ -186,31 +182,15 @@ def _furnish(site: Site) -> None:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (see .ci/run)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    yield from launched_chromium()
 
 
-class Browsing:
+class Browsing(PageWatch):
     """A page in a fresh browser context, with what went wrong on it."""
 
     def __init__(self, page):
-        self.page = page
-        self.exceptions: list[str] = []  # uncaught in the page: never acceptable
-        self.errors: list[str] = []  # the console's, such as a refused request's
-        self.warnings: list[str] = []
+        super().__init__(page)
         self.finished = 0  # replies finished before the last `ask`
-        page.on("pageerror", lambda error: self.exceptions.append(str(error)))
-        page.on("console", self._console)
-
-    def _console(self, message) -> None:
-        if message.type == "error":
-            self.errors.append(message.text)
-        elif message.type == "warning":
-            self.warnings.append(message.text)
 
     def widget(self, instance: str = "primary-widget"):
         """The widget's host element (Playwright's CSS selectors pierce its shadow root)."""
@@ -256,11 +236,7 @@ def browsing(browser, request) -> Iterator[Browsing]:
     session = Browsing(page)
     yield session
     context.close()
-    assert session.exceptions == []
-    if "allow_errors" in request.keywords:  # only the browser's own note of a refused request
-        assert all(e.startswith("Failed to load resource") for e in session.errors), session.errors
-    else:
-        assert session.errors == []
+    session.assert_clean(allow_refused="allow_errors" in request.keywords)
 
 
 @pytest.fixture(autouse=True)
@@ -534,30 +510,44 @@ def test_source_links_are_http_only(site, browsing):
     )
 
 
-def test_a_team_members_message_shows_as_theirs(site, browsing):
+def test_a_team_members_reply_reaches_the_open_widget_and_the_assistant_stays_quiet(
+    site, browsing, model
+):
     page = browsing.page
     browsing.first_exchange(site.page_url("agent", site.tag()))
     session_id = page.evaluate(
         "JSON.parse(localStorage.getItem(Object.keys(localStorage)[0])).sessionId"
     )
-    # A person of the team writes in the chat (the console's take-over will; stored here as
-    # it will store it).
     app = create_app({"INSTANCE_PATH": str(site.instance)})
     with app.app_context():
         session = Session.get_by_id(uuid.UUID(session_id))
-        Message.create(
-            organization=session.organization_id,
-            session=session,
-            role="agent",
-            author="Ana <b>from support</b>",
-            content="Hi, Ana here: your parcel left today.",
+        ana, _ = create_user(
+            session.organization_id,
+            f"ana-{uuid.uuid4().hex[:6]}@example.com",
+            "agent",
+            "Ana <b>from support</b>",
         )
-    page.reload()
-    browsing.open()
+        # What the console does when Ana answers in the transcript.
+        takeover.write_as_agent(session, ana, "Hi, Ana here: your parcel left today.")
+    written = time.monotonic()
+
     agent = browsing.widget().locator(".bubble.agent")
+    sync_api.expect(agent).to_contain_text("your parcel left today", timeout=3_000)
+    assert time.monotonic() - written < 3.0
     sync_api.expect(agent.locator(".author")).to_have_text("Ana <b>from support</b>")
-    sync_api.expect(agent).to_contain_text("your parcel left today")
     assert agent.locator(".actions, b").count() == 0  # no rating, no markup
+
+    calls, replies = len(model.requests), browsing.replies().count()
+    browsing.widget().locator("textarea").fill("Great, thank you!")
+    browsing.widget().locator("textarea").press("Enter")
+    status = browsing.widget().locator("[role=status]")
+    sync_api.expect(status).to_have_text("Sent. A member of our team will answer here.")
+    assert len(model.requests) == calls  # the assistant did not answer over Ana
+    assert browsing.replies().count() == replies
+    page.reload()  # and the history shows it all, Ana's message as hers
+    browsing.open()
+    sync_api.expect(browsing.widget().locator(".bubble.agent .author")).to_have_count(1)
+    sync_api.expect(browsing.widget().locator(".bubble.user")).to_have_count(2)
 
 
 def test_a_handoff_is_announced(site, browsing, model):
@@ -687,8 +677,7 @@ def test_screenshots_of_the_open_widget(site, browser, name, viewport):
             assert (box["x"], box["y"], box["width"], box["height"]) == (0, 0, width, height)
         else:
             assert box["width"] < width / 2
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"widget-{name}.png"))
+        save_screenshot(page, f"widget-{name}")
     finally:
         context.close()
-    assert browsing.exceptions == browsing.errors == []
+    browsing.assert_clean()

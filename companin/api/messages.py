@@ -1,12 +1,17 @@
 """Customers' messages and the assistant's replies: the answer pipeline's routes."""
 
+import math
+import time
+
+import limits
 from flask import current_app, request
 from flask.views import MethodView
+from werkzeug.exceptions import TooManyRequests
 
-from ..auth import current_principal, requires
+from ..auth import current_principal, is_poll, requires
 from ..errors import envelope
 from ..extensions import limiter
-from ..schemas.chats import MessageSchema
+from ..schemas.chats import HistoryArgsSchema, MessageSchema
 from ..schemas.messages import (
     FeedbackSchema,
     MessagePostSchema,
@@ -66,14 +71,36 @@ def _done_envelope(processed: answers.Processed) -> dict:
 _per_chat = limiter.limit(_chat_limit, key_func=_chat_key, deduct_when=_answered)
 
 
+def _poll_limit() -> str:
+    return f"{current_app.config['CHAT_POLLS_PER_MINUTE']}/minute"
+
+
+def _count_poll() -> None:
+    """An open widget asks for what came after its last message every few seconds (a team
+    member may be writing). Such polls spend no organization budget (auth.is_poll), which
+    they would soon use up; they are counted per chat here instead. (Not with a limiter
+    decorator: on the requests it exempts, it would drop the budget's X-RateLimit headers.)"""
+    if not is_poll():
+        return
+    item = limits.parse(_poll_limit())
+    key = ("polls", _chat_key())
+    if not limiter.limiter.hit(item, *key):
+        reset_at, _ = limiter.limiter.get_window_stats(item, *key)
+        wait = max(1, math.ceil(reset_at - time.time()))
+        raise TooManyRequests(description=_poll_limit(), retry_after=wait)
+
+
 @blp.route("/sessions/<uuid:session_id>/messages")
 class SessionMessages(MethodView):
     @requires(widget=True)
+    @blp.arguments(HistoryArgsSchema, location="query")
     @blp.response(200, MessageSchema(many=True), description="Messages listed")
     @blp.paginate(QueryPage)
-    def get(self, session_id):
-        """A session's messages, oldest first (a widget token only its own visitor's)"""
-        return sessions.session_messages(current_principal(), session_id)
+    def get(self, args, session_id):
+        """A session's messages, oldest first (a widget token only its own visitor's;
+        `?after=<message id>`: only the newer ones)"""
+        _count_poll()
+        return sessions.session_messages(current_principal(), session_id, args.get("after"))
 
     @requires(widget=True)
     @_per_chat
@@ -87,11 +114,14 @@ class SessionMessages(MethodView):
 @blp.route("/conversations/<uuid:conversation_id>/messages")
 class ConversationMessages(MethodView):
     @requires()
+    @blp.arguments(HistoryArgsSchema, location="query")
     @blp.response(200, MessageSchema(many=True), description="Messages listed")
     @blp.paginate(QueryPage)
-    def get(self, conversation_id):
-        """A conversation's messages, oldest first"""
-        return conversations.conversation_messages(current_principal(), conversation_id)
+    def get(self, args, conversation_id):
+        """A conversation's messages, oldest first (`?after=<message id>`: only the newer ones)"""
+        _count_poll()
+        principal = current_principal()
+        return conversations.conversation_messages(principal, conversation_id, args.get("after"))
 
     @requires()
     @_per_chat

@@ -15,6 +15,7 @@ from flask import g, redirect, request, url_for
 
 from ..enums import USER_ROLES
 from ..errors import Forbidden
+from ..identity import CONSOLE, Principal
 from ..models import ConsoleSession, User
 from ..services import people
 from .cookies import SESSION_COOKIE, clear_console_cookie
@@ -55,3 +56,16 @@ def console_requires(role: str = "agent") -> Callable[[Callable[..., Any]], Call
         return guarded
 
     return decorator
+
+
+def may(role: str) -> bool:
+    """Has the signed-in person `role` or a higher one? (For what a page offers; the
+    routes that change things check again with `console_requires`.)"""
+    user = g.get("console_user")
+    return user is not None and ROLE_RANK[user.role] >= ROLE_RANK[role]
+
+
+def console_principal() -> Principal:
+    """The signed-in person's organization, as the services take it: a console page
+    calls the same services as the API, scoped the same way."""
+    return Principal(kind=CONSOLE, org_id=g.console_user.organization_id)

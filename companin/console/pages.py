@@ -10,9 +10,11 @@ from ..auth import is_console_path
 from ..errors import error_body, handle_http_error
 from .blueprint import blp
 
-# No script at all; the only style is the page's own <style>.
+# Scripts and styles from the console's own static files only (inline styles too: the
+# widget draws itself with them in the preview); requests to this server only.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
@@ -21,8 +23,9 @@ TOO_MANY = "Too many sign-in attempts ({limit}). Wait a minute, then try again."
 
 @blp.after_request
 def protect(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["X-Frame-Options"] = "DENY"
+    # A page that must be framed by the console itself (the widget preview) sets its own.
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     # Pages show who is signed in and, soon, customers' messages: never from a cache.

@@ -1,4 +1,4 @@
-"""The console's pages so far: signing in and out, and a home page saying who is in.
+"""Signing in to the console and out of it.
 
 Neither the API's authentication nor its per-organization budget applies here (no caller
 of the console is an organization's key); signing in has limits of its own instead.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Response, current_app, g, redirect, render_template, request, url_for
+from flask import Response, current_app, redirect, render_template, request, url_for
 from flask_limiter.util import get_remote_address
 
 from ..errors import Unauthorized
@@ -24,20 +24,6 @@ from .cookies import (
 )
 from .guard import console_requires, signed_in
 from .limits import sign_in_limit, submitted_email
-
-
-@blp.get("/")
-@limiter.exempt
-@console_requires("agent")
-def home() -> str:
-    """Who is signed in, in which organization; the inbox comes next."""
-    user = g.console_user
-    return render_template(
-        "console/home.html",
-        user=user,
-        organization=user.organization,
-        csrf_token=g.console_session.csrf_token,
-    )
 
 
 @blp.get("/sign-in")

@@ -14,6 +14,15 @@ class ChatSchema(ResourceSchema):
         dump_only=True, metadata={"description": "The assistant asked for a person."}
     )
     handoff_at = UTCDateTime(dump_only=True, allow_none=True)
+    taken_over_by = ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "The display name of the person of the team answering the chat "
+            "(the assistant stays quiet meanwhile), or null."
+        },
+    )
+    last_message_at = UTCDateTime(dump_only=True, allow_none=True)
 
 
 def handoff_update() -> StrictBoolean:
@@ -36,6 +45,15 @@ class SessionUpdateSchema(SessionSchema):
 
     class Meta:
         exclude = ("assistant_id",)
+
+
+class HistoryArgsSchema(ma.Schema):
+    after = ma.fields.UUID(
+        metadata={
+            "description": "Only the messages that came after this one (a message of the "
+            "chat): how the widget polls for a team member's replies."
+        }
+    )
 
 
 class SessionQueryArgsSchema(ma.Schema):

@@ -21,7 +21,15 @@ class ProcessedMessageSchema(ma.Schema):
     session_id = ma.fields.UUID(metadata={"description": "For a session's message."})
     conversation_id = ma.fields.UUID(metadata={"description": "For a conversation's message."})
     user_message = ma.fields.Nested(MessageSchema, required=True)
-    assistant_message = ma.fields.Nested(MessageSchema, required=True)
+    assistant_message = ma.fields.Nested(
+        MessageSchema,
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "null while a person of the team has taken the chat over: "
+            "they answer it, and their messages (role `agent`) appear in the history."
+        },
+    )
 
 
 class FeedbackSchema(ma.Schema):

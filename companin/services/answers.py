@@ -103,7 +103,7 @@ class Processed:
 
     chat: Session | Conversation
     user_message: Message
-    assistant_message: Message
+    assistant_message: Message | None  # None: a person of the team answers this chat
 
     def events(self, stream: bool = True) -> Iterator[tuple[str, Any]]:
         """Answered already: only `("done", self)`, as Answer.events ends."""
@@ -155,9 +155,16 @@ def start(
             metadata=metadata,
             **{_owner_field(chat): chat},
         )
+        _touch(chat, message)
         if idempotency_key is not None:
             record = idempotency.claim(principal.org_id, key, digest, message)
     return Answer(chat, message, settings, index, record)
+
+
+def _touch(chat: Session | Conversation, message: Message) -> None:
+    """The chat's latest message is `message` (the inbox lists chats by it)."""
+    model = type(chat)
+    model.update(last_message_at=message.created_at).where(model.id == chat.id).execute()
 
 
 def chat_key(chat: Session | Conversation) -> str:
@@ -190,8 +197,13 @@ class Answer:
     def events(self, stream: bool = True) -> Iterator[tuple[str, Any]]:
         """`("delta", {"text"})` as the reply is written, then `("done", Processed)`.
 
-        `stream` asks the model for its reply in pieces (else in one).
+        `stream` asks the model for its reply in pieces (else in one). In a chat a person
+        of the team has taken over, the assistant stays quiet: done, with no reply.
         """
+        if self.chat.taken_over_by:
+            idempotency.finish(self._record, None, answered=True)
+            yield "done", Processed(self.chat, self.user_message, None)
+            return
         try:
             reply = yield from self._reply(stream)
         except BaseException:
@@ -306,6 +318,7 @@ class Answer:
                 latency_ms=round((time.monotonic() - self._started) * 1000),
                 **{_owner_field(self.chat): self.chat},
             )
+            _touch(self.chat, message)
             if reply.handoff:
                 type(self.chat).update(handoff=True, handoff_at=now).where(
                     type(self.chat).id == self.chat.id,

@@ -23,8 +23,11 @@ from .records import (
 
 
 def list_conversations(principal: Principal, filters: dict[str, Any]) -> ModelSelect:
-    """The organization's conversations matching `filters`, oldest first."""
-    return owned(Conversation, principal.org_id, filters)
+    """The organization's conversations matching `filters`, oldest first (not the
+    console's test chats)."""
+    return owned(Conversation, principal.org_id, filters).where(
+        Conversation.is_test == False  # noqa: E712
+    )
 
 
 def get_conversation(principal: Principal, conversation_id: uuid.UUID) -> Conversation:
@@ -49,9 +52,11 @@ def delete_conversation(principal: Principal, conversation_id: uuid.UUID) -> Non
     delete_row(get_conversation(principal, conversation_id))
 
 
-def conversation_messages(principal: Principal, conversation_id: uuid.UUID) -> ModelSelect:
-    """A conversation's history, oldest first."""
-    return history(get_conversation(principal, conversation_id))
+def conversation_messages(
+    principal: Principal, conversation_id: uuid.UUID, after: uuid.UUID | None = None
+) -> ModelSelect:
+    """A conversation's history, oldest first (with `after`: only what came after it)."""
+    return history(get_conversation(principal, conversation_id), after)
 
 
 def _resolve_context(org_id: uuid.UUID, fields: dict[str, Any]) -> dict[str, Any]:

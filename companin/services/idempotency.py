@@ -90,11 +90,15 @@ def retry(record: IdempotencyRecord) -> None:
         record.save()
 
 
-def finish(record: IdempotencyRecord | None, reply: Message | None) -> None:
-    """Keep the reply to an answered request, or mark a failed one to be tried again."""
+def finish(
+    record: IdempotencyRecord | None, reply: Message | None, answered: bool = False
+) -> None:
+    """Keep the reply to an answered request, or mark a failed one to be tried again.
+    `answered` with no reply: the request is done and has none (a person of the team
+    answers that chat), which a retry gets again."""
     if record is None:
         return
     with write_transaction():
-        record.state = "done" if reply is not None else "failed"
+        record.state = "done" if reply is not None or answered else "failed"
         record.reply = reply
         record.save()

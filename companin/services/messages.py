@@ -14,12 +14,20 @@ from ..models import Conversation, Message, Session, utcnow
 from .records import get_owned
 
 
-def history(chat: Session | Conversation) -> ModelSelect:
-    """The chat's messages, oldest first."""
+def history(chat: Session | Conversation, after: uuid.UUID | None = None) -> ModelSelect:
+    """The chat's messages, oldest first; with `after`, those that came after that message
+    of the chat (a 422 for a message not in it)."""
     owner = Message.session if isinstance(chat, Session) else Message.conversation
-    return (
-        Message.select().where(owner == chat.id).order_by(Message.created_at, Message.role.desc())
-    )
+    query = Message.select().where(owner == chat.id)
+    if after is not None:
+        known = Message.select(Message.created_at).where(owner == chat.id, Message.id == after)
+        since = known.scalar()
+        if since is None:
+            raise ValidationFailed("after", "Not a message of this chat.")
+        # A reply may be stored in the same microsecond as its question: those of the same
+        # instant come too, bar the known one; the caller skips what it already shows.
+        query = query.where(Message.created_at >= since, Message.id != after)
+    return query.order_by(Message.created_at, Message.role.desc())
 
 
 def chat_changes(fields: dict[str, Any]) -> dict[str, Any]:

@@ -15,8 +15,9 @@ from .records import create_owned, delete_row, get_owned, owned, referenced_assi
 
 
 def list_sessions(principal: Principal, filters: dict[str, Any]) -> ModelSelect:
-    """The organization's sessions matching `filters`, oldest first."""
-    return owned(Session, principal.org_id, filters)
+    """The organization's sessions matching `filters`, oldest first (not the console's
+    test chats)."""
+    return owned(Session, principal.org_id, filters).where(Session.is_test == False)  # noqa: E712
 
 
 def create_session(principal: Principal, fields: dict[str, Any]) -> Session:
@@ -59,6 +60,8 @@ def delete_session(principal: Principal, session_id: uuid.UUID) -> None:
     delete_row(get_session(principal, session_id))
 
 
-def session_messages(principal: Principal, session_id: uuid.UUID) -> ModelSelect:
-    """A session's history, oldest first."""
-    return history(get_session(principal, session_id))
+def session_messages(
+    principal: Principal, session_id: uuid.UUID, after: uuid.UUID | None = None
+) -> ModelSelect:
+    """A session's history, oldest first (with `after`: only what came after it)."""
+    return history(get_session(principal, session_id), after)

@@ -18,6 +18,9 @@
   const API = new URL("/api/v1", script.src).href;
   const RENEW_MARGIN_MS = 60_000; // a token is renewed this long before it expires
   const HISTORY_PAGE_SIZE = 100;
+  // While the panel is open, how often to ask for messages written elsewhere: a person of
+  // the team answering in the console (they must reach the visitor within 3 seconds).
+  const POLL_MS = 2_000;
 
   // ------------------------------------------------------------------ the global
 
@@ -342,6 +345,9 @@ textarea { flex: 1; resize: none; height: 42px; max-height: 120px; padding: 10px
       this.state = "starting"; // starting | ready | not-allowed | unavailable
       this.busy = false;
       this.historyShown = false;
+      this.shown = new Set(); // ids of the messages in the log
+      this.lastId = null; // the newest of them: polls ask for what came after it
+      this.sends = 0; // messages sent so far: a poll that overlaps one is dropped
       this.identity = this.memory.get("identity") || null;
       this.ready = this.start();
     }
@@ -365,7 +371,9 @@ textarea { flex: 1; resize: none; height: 42px; max-height: 120px; padding: 10px
     async connect() {
       try {
         await this.api.currentToken();
-        if (this.options.configId) {
+        if (this.options.config) {
+          this.config = this.options.config; // a preview of a config not saved yet
+        } else if (this.options.configId) {
           this.config = (await this.api.json("GET", `/widget-configs/${this.options.configId}`)).data;
         }
         this.state = "ready";
@@ -474,6 +482,7 @@ textarea { flex: 1; resize: none; height: 42px; max-height: 120px; padding: 10px
         this.historyShown = true;
         await this.showHistory();
       }
+      this.poller ??= setInterval(() => this.poll(), POLL_MS);
     }
 
     close() {
@@ -527,10 +536,43 @@ textarea { flex: 1; resize: none; height: 42px; max-height: 120px; padding: 10px
         return;
       }
       if (messages.length) this.suggestions?.remove();
-      for (const message of messages) {
-        if (message.role === "user") this.add(el("div", { class: "bubble user" }, message.content));
-        else if (message.role === "agent") this.add(this.agentBubble(message));
-        else this.finishReply(this.add(el("div", { class: "bubble assistant" }, message.content)), message);
+      for (const message of messages) this.showMessage(message);
+    }
+
+    /** A message of the history, as its author's bubble. */
+    showMessage(message) {
+      this.remember(message);
+      if (message.role === "user") this.add(el("div", { class: "bubble user" }, message.content));
+      else if (message.role === "agent") this.add(this.agentBubble(message));
+      else this.finishReply(this.add(el("div", { class: "bubble assistant" }, message.content)), message);
+    }
+
+    remember(message) {
+      if (!message) return;
+      this.shown.add(message.id);
+      this.lastId = message.id;
+    }
+
+    /** What was written in the chat since the last message shown (a person of the team,
+     * or this visitor in another tab), while the panel is open and the page is seen. */
+    async poll() {
+      const sessionId = this.memory.get("sessionId");
+      const idle = !this.panel || this.panel.hidden || document.visibilityState !== "visible";
+      if (idle || this.busy || this.polling || !sessionId || !this.lastId) return;
+      this.polling = true;
+      const sends = this.sends;
+      try {
+        const path = `/sessions/${sessionId}/messages?after=${this.lastId}&page_size=${HISTORY_PAGE_SIZE}`;
+        const messages = (await this.api.json("GET", path)).data;
+        if (this.sends !== sends || this.busy) return; // the send shows its own messages
+        const fresh = messages.filter((message) => !this.shown.has(message.id));
+        for (const message of fresh) this.showMessage(message);
+        const agent = fresh.filter((message) => message.role === "agent").pop();
+        if (agent) this.status.textContent = `${agent.author || "Support team"}: ${agent.content}`;
+      } catch {
+        /* the next poll tries again; sending shows the errors that matter */
+      } finally {
+        this.polling = false;
       }
     }
 
@@ -580,6 +622,7 @@ textarea { flex: 1; resize: none; height: 42px; max-height: 120px; padding: 10px
 
     async deliver(text, bubble, idempotencyKey) {
       this.busy = true;
+      this.sends += 1;
       this.sendButton.disabled = true;
       bubble.classList.remove("unsent");
       const typing = this.add(
@@ -605,9 +648,16 @@ textarea { flex: 1; resize: none; height: 42px; max-height: 120px; padding: 10px
             this.scrollDown();
           } else if (event === "done") {
             const message = data.data.assistant_message;
+            this.remember(data.data.user_message);
+            if (!message) {
+              // A person of the team has this chat: their answer comes by polling.
+              this.status.textContent = "Sent. A member of our team will answer here.";
+              continue;
+            }
             if (!reply) reply = this.add(el("div", { class: "bubble assistant" }));
             reply.textContent = message.content;
             this.finishReply(reply, message);
+            this.remember(message);
             this.status.textContent = message.content;
           } else if (event === "error") {
             throw errorFromEnvelope(data.status_code, data.detail);
@@ -753,7 +803,16 @@ textarea { flex: 1; resize: none; height: 42px; max-height: 120px; padding: 10px
     assistantId: data.assistantId || null,
     configId: data.configId || null,
     instanceId: data.instanceId || "default",
+    // The console's preview: a config as edited, before it is saved (JSON).
+    config: null,
   };
+  if (data.config) {
+    try {
+      options.config = JSON.parse(data.config);
+    } catch {
+      console.warn("Companin widget: data-config is not JSON; using the saved config.");
+    }
+  }
   if (!options.clientId) {
     console.warn("Companin widget: data-client-id is missing on the script tag.");
     return;

@@ -1,0 +1,16 @@
+"""The console's Knowledge section."""
+
+from __future__ import annotations
+
+from flask import render_template
+
+from ..extensions import limiter
+from .blueprint import blp
+from .guard import console_requires
+
+
+@blp.get("/knowledge")
+@limiter.exempt
+@console_requires("agent")
+def knowledge() -> str:
+    return render_template("console/placeholder.html", title="Knowledge")
