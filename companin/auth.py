@@ -58,7 +58,8 @@ def authenticate() -> None:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Authorization must be 'Bearer <widget token>'")
         principal = widget_principal_from_token(app_state().signing_key, token.strip())
-        if not origins.is_allowed(principal.org_id, request.headers.get("Origin")):
+        origin = origins.as_sent(request.headers.get("Origin"), request.host_url)
+        if not origins.is_allowed(principal.org_id, origin):
             raise Forbidden("Origin not allowed for this organization's widgets")
         g.principal = principal
 

@@ -158,6 +158,10 @@ class Message(OwnedModel):
     feedback_comment = TextField(null=True)
     feedback_at = DateTimeField(null=True)
 
+    class Meta:
+        # The console's insights read an organization's messages of a period.
+        indexes = ((("organization", "created_at"), False),)
+
 
 class IdempotencyRecord(OwnedModel):
     """A message POST sent with an Idempotency-Key: its user message and, once answered,

@@ -41,8 +41,9 @@ def _people() -> None:
 
 def _console() -> None:
     """Version 4: chats say who of the team took them over, when their latest message
-    came and whether they are the console's test chats; invitations to join the team
-    (a new table)."""
+    came and whether they are the console's test chats; messages are indexed by
+    organization and time (the console's insights); invitations to join the team (a new
+    table)."""
     false = "0" if isinstance(db.obj, SqliteDatabase) else "false"
     for table in ("session", "conversation"):
         db.execute_sql(
@@ -57,13 +58,16 @@ def _console() -> None:
     )
     for table in ("session", "conversation"):
         db.execute_sql(
-            f'CREATE INDEX IF NOT EXISTS "{table}_last_message_at" '
-            f'ON "{table}" ("last_message_at")'
+            f'CREATE INDEX IF NOT EXISTS "{table}_last_message_at" ON "{table}" ("last_message_at")'
         )
         db.execute_sql(
             f'UPDATE "{table}" SET "last_message_at" = (SELECT MAX(m."created_at") '
             f'FROM "message" m WHERE m."{table}_id" = "{table}"."id")'
         )
+    db.execute_sql(
+        'CREATE INDEX IF NOT EXISTS "message_organization_id_created_at" '
+        'ON "message" ("organization_id", "created_at")'
+    )
     db.create_tables([Invitation], safe=True)
 
 

@@ -513,3 +513,14 @@ def test_internal_and_non_web_urls_are_refused_by_default(tmp_path, site, site6,
     time.sleep(0.2)
     assert site.requests == []
     assert site6 is None or site6.requests == []
+
+
+def test_a_host_that_does_not_resolve_is_a_clear_422(tmp_path):
+    app, client, org = app_with(tmp_path)
+    body = {"url": "https://no-such-host.invalid/help", "title": "Typo"}
+
+    response = client.post("/api/v1/knowledge/urls/", json=body, headers=org.headers)
+
+    data = assert_envelope(response, 422)
+    assert "no-such-host.invalid" in data["json"]["url"][0]
+    assert assert_envelope(client.get("/api/v1/knowledge/sources/", headers=org.headers), 200) == []

@@ -4,6 +4,7 @@ from flask_limiter.util import get_remote_address
 
 from ..extensions import limiter, widget_token_limit
 from ..schemas.auth import WidgetTokenRequestSchema, WidgetTokenSchema
+from ..services import origins
 from ..services.widget_tokens import widget_token
 from ..state import app_state
 from .blueprint import Blueprint
@@ -23,7 +24,7 @@ class WidgetToken(MethodView):
         return widget_token(
             app_state().signing_key,
             current_app.config["WIDGET_TOKEN_TTL"],
-            origin=request.headers.get("Origin"),
+            origin=origins.as_sent(request.headers.get("Origin"), request.host_url),
             **fields,
         )
 

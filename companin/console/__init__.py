@@ -12,6 +12,7 @@ from . import (
     assistants,
     inbox,
     insights,
+    invitations,  # noqa: F401 (imported for its routes)
     knowledge,
     layout,
     pages,

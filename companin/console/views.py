@@ -13,6 +13,7 @@ from flask_limiter.util import get_remote_address
 
 from ..errors import Unauthorized
 from ..extensions import limiter
+from ..models import User
 from ..services import people
 from . import csrf
 from .blueprint import blp
@@ -48,12 +49,7 @@ def sign_in() -> Response:
         user = people.authenticate(email, request.form.get("password", ""))
     except Unauthorized as refused:
         return _sign_in_page(email=email, error=str(refused.description), status=401)
-    hours = current_app.config["CONSOLE_SESSION_HOURS"]
-    session_id, _ = people.start_session(user, timedelta(hours=hours))
-    response = redirect(url_for(".home"), code=303)
-    set_console_cookie(response, SESSION_COOKIE, session_id, max_age=hours * 3600)
-    clear_console_cookie(response, SIGN_IN_CSRF_COOKIE)  # the session has its own token now
-    return response
+    return signed_in_response(user)
 
 
 @blp.post("/sign-out")
@@ -67,16 +63,28 @@ def sign_out() -> Response:
     return response
 
 
-def _sign_in_page(email: str = "", error: str | None = None, status: int = 200) -> Response:
-    """The form, with the token its POST must bring back, also set as a cookie."""
+def signed_in_response(user: User) -> Response:
+    """Start `user`'s session and go home: the cookie set, the pre-session token dropped.
+    (Accepting an invitation ends the same way.)"""
+    hours = current_app.config["CONSOLE_SESSION_HOURS"]
+    session_id, _ = people.start_session(user, timedelta(hours=hours))
+    response = redirect(url_for(".home"), code=303)
+    set_console_cookie(response, SESSION_COOKIE, session_id, max_age=hours * 3600)
+    clear_console_cookie(response, SIGN_IN_CSRF_COOKIE)  # the session has its own token now
+    return response
+
+
+def pre_session_form(template: str, status: int = 200, **context: object) -> Response:
+    """A form for someone not signed in (signing in, accepting an invitation), with the
+    CSRF token its POST must bring back, also set as a cookie."""
     token = request.cookies.get(SIGN_IN_CSRF_COOKIE)
     if not csrf.is_token(token):
         token = csrf.new_token()
-    response = current_app.make_response(
-        (
-            render_template("console/sign_in.html", email=email, error=error, csrf_token=token),
-            status,
-        )
-    )
+    page = render_template(template, csrf_token=token, **context)
+    response = current_app.make_response((page, status))
     set_console_cookie(response, SIGN_IN_CSRF_COOKIE, token)
     return response
+
+
+def _sign_in_page(email: str = "", error: str | None = None, status: int = 200) -> Response:
+    return pre_session_form("console/sign_in.html", status, email=email, error=error)

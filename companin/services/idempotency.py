@@ -90,9 +90,7 @@ def retry(record: IdempotencyRecord) -> None:
         record.save()
 
 
-def finish(
-    record: IdempotencyRecord | None, reply: Message | None, answered: bool = False
-) -> None:
+def finish(record: IdempotencyRecord | None, reply: Message | None, answered: bool = False) -> None:
     """Keep the reply to an answered request, or mark a failed one to be tried again.
     `answered` with no reply: the request is done and has none (a person of the team
     answers that chat), which a retry gets again."""

@@ -13,7 +13,7 @@ from ..errors import Conflict, NotFound, ValidationFailed
 from ..identity import Principal
 from ..knowledge import parsers
 from ..knowledge.documents import DocumentError
-from ..knowledge.fetcher import UnsafeURL, check_url
+from ..knowledge.fetcher import FetchError, check_url
 from ..knowledge.index import Passage
 from ..llm.errors import ProviderError
 from ..models import Assistant, KnowledgeSource
@@ -151,7 +151,7 @@ def create_url(
     """Check the address now (a clear 422), fetch and index it in the background."""
     try:
         check_url(fields["url"], allow_private=ingestion.settings.allow_private_urls)
-    except UnsafeURL as error:
+    except FetchError as error:  # unsafe, or a host that does not resolve (a typo)
         raise ValidationFailed("url", str(error)) from None
     source = _create(
         principal,
@@ -236,3 +236,17 @@ def usable_by(assistant_id: str):
         return not source.assistant_ids or assistant_id in source.assistant_ids
 
     return allowed
+
+
+def newest_sources(principal: Principal, filters: dict[str, Any]) -> ModelSelect:
+    """The organization's sources matching `filters`, the newest first (the console's list,
+    where what was just added is what a person looks for)."""
+    return list_sources(principal, filters).order_by(
+        KnowledgeSource.created_at.desc(), KnowledgeSource.id.desc()
+    )
+
+
+def sources_by_id(principal: Principal, source_ids: list[uuid.UUID]) -> ModelSelect:
+    """Those of `source_ids` that are the organization's; any other id is left out, as a
+    missing one would be."""
+    return list_sources(principal, {}).where(KnowledgeSource.id.in_(source_ids))

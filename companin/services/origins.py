@@ -1,7 +1,9 @@
 """Which web origins may use an organization's widgets.
 
 An organization's widget configs may list `allowed_origins`. Their union is the
-organization's policy; an organization that lists none accepts any origin.
+organization's policy; an organization that lists none accepts any origin. A page this
+server serves itself (the console's widget preview) is always accepted: callers mark its
+origin with `as_sent`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,21 @@ def normalize(origin: str | None) -> str | None:
     return f"{parts.scheme}://{host}{suffix}"
 
 
+class OwnOrigin(str):
+    """This server's own origin, as `as_sent` found it in a request.
+
+    A type rather than a value, so that no Origin header can pass for it."""
+
+
+def as_sent(origin: str | None, own_url: str) -> str | None:
+    """A request's Origin header as `is_allowed` takes it: marked as the server's own when
+    it is the origin of `own_url`, the address the request reached."""
+    sent = normalize(origin)
+    if sent is not None and sent == normalize(own_url.rstrip("/")):
+        return OwnOrigin(sent)
+    return origin
+
+
 def policy(org_id: uuid.UUID) -> set[str] | None:
     """The origins the organization allows, or None when it allows any."""
     query = WidgetConfig.select(WidgetConfig.allowed_origins).where(
@@ -46,8 +63,11 @@ def is_allowed(org_id: uuid.UUID, origin: str | None) -> bool:
     """May a browser at `origin` use this organization's widgets?
 
     A request without an Origin header is refused once origins are configured:
-    the widget always runs in a browser, which always sends one.
+    the widget always runs in a browser, which always sends one. The server's own origin
+    (see `as_sent`) is always allowed: a page it serves is its own.
     """
+    if isinstance(origin, OwnOrigin):
+        return True
     allowed = policy(org_id)
     return allowed is None or normalize(origin) in allowed
 
