@@ -9,7 +9,7 @@ from playhouse.migrate import SchemaMigrator, migrate
 
 from .db import db, write_transaction
 from .knowledge import fulltext
-from .models import TABLES, ConsoleSession, Invitation, SchemaVersion, User
+from .models import TABLES, ConsoleSession, Invitation, Message, SchemaVersion, User
 
 
 def _answers() -> None:
@@ -41,8 +41,8 @@ def _people() -> None:
 
 def _console() -> None:
     """Version 4: chats say who of the team took them over, when their latest message
-    came and whether they are the console's test chats; messages are indexed by
-    organization and time (the console's insights); invitations to join the team (a new
+    came and whether they are the console's test chats; messages get the index the
+    console's insights count from; invitations to join the team (a new
     table)."""
     false = "0" if isinstance(db.obj, SqliteDatabase) else "false"
     for table in ("session", "conversation"):
@@ -64,10 +64,7 @@ def _console() -> None:
             f'UPDATE "{table}" SET "last_message_at" = (SELECT MAX(m."created_at") '
             f'FROM "message" m WHERE m."{table}_id" = "{table}"."id")'
         )
-    db.execute_sql(
-        'CREATE INDEX IF NOT EXISTS "message_organization_id_created_at" '
-        'ON "message" ("organization_id", "created_at")'
-    )
+    Message._schema.create_indexes(safe=True)  # the new one; the others exist
     db.create_tables([Invitation], safe=True)
 
 

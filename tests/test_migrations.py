@@ -30,7 +30,7 @@ def as_version_3(database) -> None:
     """Take a database back to the schema of the third release, keeping its rows."""
     with sqlite3.connect(database) as connection:
         connection.execute("DROP TABLE invitation")
-        connection.execute('DROP INDEX "message_organization_id_created_at"')
+        connection.execute('DROP INDEX "message_insights"')
         for table in ("session", "conversation"):
             connection.execute(f'DROP INDEX "{table}_last_message_at"')
             for column in VERSION_4_COLUMNS:
@@ -186,7 +186,7 @@ def test_a_version_3_database_gets_take_over_and_invitations_and_keeps_every_row
     assert CURRENT_VERSION == 4
     for table in ("session", "conversation"):
         assert set(VERSION_4_COLUMNS) <= columns(database, table)
-    assert {"invitation", "message_organization_id_created_at"} <= tables(database)
+    assert {"invitation", "message_insights"} <= tables(database)
     after = rows(database, "session")
     assert [row[: len(before[0])] for row in after] == before
     # Not a test chat, not taken over, and its latest message is found for the inbox.
