@@ -73,7 +73,7 @@ def normalized(text: str) -> str:
 
 
 def words(text: str) -> set[str]:
-    from companin.knowledge.fulltext import STOPWORDS
+    from companin.knowledge.words import STOPWORDS
 
     return {w for w in _WORD.findall(text.lower()) if w not in STOPWORDS}
 

@@ -7,6 +7,7 @@ import traceback
 from typing import Any
 
 from flask import Flask, g, jsonify
+from peewee import IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .llm.errors import ProviderError
@@ -104,6 +105,17 @@ def handle_provider_error(error: ProviderError):
     return jsonify(error_body(error)), error.status
 
 
+# Two requests that create the same unique thing at once (a user context's reference,
+# say): on SQLite the write lock orders them and the second sees the first; on PostgreSQL
+# both may pass the check, and the database refuses the second.
+RACE_LOST = Conflict("Another request made the same change at the same moment - retry")
+
+
+def handle_integrity_error(error: IntegrityError):
+    """A unique key taken by a concurrent request: 409, not 500."""
+    return handle_http_error(RACE_LOST)
+
+
 def handle_unexpected(error: Exception):
     """Log an unexpected failure by request id, never show its internals."""
     return jsonify(error_body(error)), 500
@@ -127,5 +139,6 @@ def register_error_handlers(app: Flask) -> None:
     """Route every exception through the envelope writers (replaces flask-smorest's own)."""
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(ProviderError, handle_provider_error)
+    app.register_error_handler(IntegrityError, handle_integrity_error)
     app.register_error_handler(InternalServerError, handle_unexpected)
     app.register_error_handler(Exception, handle_unexpected)

@@ -85,8 +85,7 @@ def ensure_schema() -> int:
         db.create_tables(
             [m for m in (SchemaVersion, *TABLES) if m._meta.table_name not in existing]
         )
-        if isinstance(db.obj, SqliteDatabase):
-            db.execute_sql(fulltext.CREATE_SQL)
+        fulltext.create()
         with write_transaction():
             row = SchemaVersion.select().first()
             if row is None:

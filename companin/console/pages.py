@@ -4,10 +4,11 @@ and headers that keep its pages out of frames, caches and other sites' reach."""
 from __future__ import annotations
 
 from flask import Response, make_response, render_template, request
+from peewee import IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
 
 from ..auth import is_console_path
-from ..errors import error_body, handle_http_error
+from ..errors import RACE_LOST, error_body, handle_http_error
 from .blueprint import blp
 
 # Scripts and styles from the console's own static files only (inline styles too: the
@@ -44,6 +45,12 @@ def http_error_page(error: HTTPException) -> tuple[str, int, dict[str, str]]:
         message = str(error.description)
     headers = {k: v for k, v in error.get_headers() if k.lower() == "allow"}
     return _page(error.code, error.name, message), error.code, headers
+
+
+@blp.errorhandler(IntegrityError)
+def race_lost_page(error: IntegrityError) -> tuple[str, int, dict[str, str]]:
+    """A unique key taken by a concurrent request (see errors.RACE_LOST)."""
+    return http_error_page(RACE_LOST)
 
 
 @blp.errorhandler(InternalServerError)

@@ -1,0 +1,163 @@
+"""The same product on PostgreSQL (COMPANIN_DATABASE_URL=postgresql://...): its schema,
+the API's main paths, keyword search through PostgreSQL's own full-text search, and a
+unique-key race answered 409.
+
+These tests need a PostgreSQL server whose role may create databases, named by
+COMPANIN_TEST_POSTGRES_URL (.ci/run installs Debian's postgresql and sets it); each module
+run gets a database of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from conftest import assert_envelope, console_sign_in
+
+from companin import create_app
+from companin.schema import CURRENT_VERSION
+from companin.services.organizations import create_organization
+from companin.services.people import create_user
+
+psycopg = pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]'")
+
+SERVER_URL = os.environ.get("COMPANIN_TEST_POSTGRES_URL")
+pytestmark = pytest.mark.skipif(
+    not SERVER_URL,
+    reason="needs a PostgreSQL server: set COMPANIN_TEST_POSTGRES_URL (.ci/run starts one)",
+)
+API = "/api/v1"
+
+
+@pytest.fixture(scope="module")
+def database_url():
+    """A fresh database on the test server for this module, dropped at the end."""
+    name = f"companin_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(SERVER_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(SERVER_URL)
+    yield urlunsplit(parts._replace(path=f"/{name}"))
+    with psycopg.connect(SERVER_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    return create_app(
+        {"INSTANCE_PATH": str(tmp_path / "instance"), "TESTING": True, "DATABASE_URL": database_url}
+    )
+
+
+@pytest.fixture
+def headers(app):
+    with app.app_context():
+        credentials = create_organization(f"Org {uuid.uuid4().hex[:6]}")
+    return {"X-API-Key": credentials.client_id, "X-API-Secret": credentials.client_secret}
+
+
+def test_the_schema_is_created_at_its_version_and_a_restart_keeps_it(app, database_url, tmp_path):
+    with psycopg.connect(database_url) as connection:
+        (version,) = connection.execute("SELECT version FROM schema_version").fetchone()
+        tables = {row[0] for row in connection.execute("SELECT tablename FROM pg_tables")}
+    assert version == CURRENT_VERSION
+    assert {"message", "knowledge_chunk", "knowledge_chunk_search", "invitation"} <= tables
+    create_app({"INSTANCE_PATH": str(tmp_path / "again"), "DATABASE_URL": database_url})
+
+
+def test_a_customer_is_answered_from_the_knowledge(app, headers):
+    client = app.test_client()
+    pair = {"question": "How do I get a refund?", "answer": "Refunds go back to your card."}
+    assert_envelope(client.post(f"{API}/knowledge/qa/", json=pair, headers=headers), 201)
+    assistant = assert_envelope(
+        client.post(f"{API}/assistants/", json={"name": "Ada"}, headers=headers), 201
+    )
+    body = {"assistant_id": assistant["id"]}
+    session = assert_envelope(client.post(f"{API}/sessions/", json=body, headers=headers), 201)
+    path = f"{API}/sessions/{session['id']}/messages"
+
+    answered = client.post(path, json={"content": "can I get my money refunded?"}, headers=headers)
+    handed = client.post(path, json={"content": "Do you sell garden gnomes?"}, headers=headers)
+
+    assert assert_envelope(answered, 201)["assistant_message"]["content"] == pair["answer"]
+    assert assert_envelope(handed, 201)["assistant_message"]["handoff"] is True
+    history = assert_envelope(client.get(path, headers=headers), 200)
+    assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
+    listed = client.get(f"{API}/sessions/?handoff=true", headers=headers)
+    assert [s["id"] for s in assert_envelope(listed, 200)] == [session["id"]]
+
+
+def test_keyword_search_stems_and_stays_in_its_organization(app, headers):
+    client = app.test_client()
+    with app.app_context():
+        credentials = create_organization("Other")
+        other = {"X-API-Key": credentials.client_id, "X-API-Secret": credentials.client_secret}
+    for owner, answer in ((headers, "Refunds take five days."), (other, "Other refund rules.")):
+        pair = {"question": "What about refunds?", "answer": answer}
+        assert_envelope(client.post(f"{API}/knowledge/qa/", json=pair, headers=owner), 201)
+
+    search = {"query": "refund", "mode": "keyword"}
+    response = client.post(f"{API}/knowledge/search", json=search, headers=headers)
+    found = assert_envelope(response, 200)
+
+    assert [p["text"].splitlines()[1] for p in found] == ["Refunds take five days."]
+    assert found[0]["score"] > 0
+    source = found[0]["source_id"]
+    deleted = client.delete(f"{API}/knowledge/sources/{source}", headers=headers)
+    assert deleted.status_code in (200, 204)
+    again = client.post(f"{API}/knowledge/search", json=search, headers=headers)
+    assert assert_envelope(again, 200) == []
+
+
+def test_a_unique_key_taken_by_a_concurrent_request_is_a_409(app, headers, database_url):
+    """Another transaction inserts the same user_reference and commits only after the
+    request has checked that it is free: PostgreSQL refuses the request's insert."""
+    client = app.test_client()
+    with app.app_context():
+        from companin.services.organizations import principal_for
+
+        org_id = principal_for(headers["X-API-Key"]).org_id
+    holder = psycopg.connect(database_url)
+    holder.execute(
+        "INSERT INTO user_context (id, created_at, updated_at, organization_id, "
+        "user_reference, traits) VALUES (%s, now(), now(), %s, 'cust-1', '{}')",
+        (uuid.uuid4(), org_id),
+    )
+    threading.Timer(0.5, holder.commit).start()  # while the request waits on the row's lock
+    started = time.monotonic()
+    try:
+        body = {"user_reference": "cust-1", "traits": {"plan": "pro"}}
+        response = client.post(f"{API}/contexts/", json=body, headers=headers)
+    finally:
+        time.sleep(max(0.0, 0.6 - (time.monotonic() - started)))
+        holder.close()
+
+    assert "Traceback" not in response.get_data(as_text=True)
+    assert_envelope(response, 409)
+
+
+def test_the_console_reads_the_same_data(app, headers):
+    client = app.test_client()
+    with app.app_context():
+        from companin.services.organizations import principal_for
+
+        org_id = principal_for(headers["X-API-Key"]).org_id
+        create_user(org_id, "pg-owner@example.com", "owner", "Pat", "a long enough password")
+    assistant = assert_envelope(
+        client.post(f"{API}/assistants/", json={"name": "Ada"}, headers=headers), 201
+    )
+    body = {"assistant_id": assistant["id"]}
+    session = assert_envelope(client.post(f"{API}/sessions/", json=body, headers=headers), 201)
+    path = f"{API}/sessions/{session['id']}/messages"
+    client.post(path, json={"content": "Anyone there about gnomes?"}, headers=headers)
+    browser = app.test_client()
+    signed_in = console_sign_in(browser, "pg-owner@example.com", "a long enough password")
+    assert signed_in.status_code == 303
+
+    for page in ("/console/", f"/console/chats/session/{session['id']}", "/console/insights"):
+        response = browser.get(page, query_string={"q": "gnomes"} if page == "/console/" else {})
+        assert response.status_code == 200, (page, response.get_data(as_text=True)[:500])
+    assert "gnomes" in browser.get("/console/", query_string={"q": "gnomes"}).get_data(as_text=True)
