@@ -78,7 +78,9 @@ def _ingestion(app: Flask) -> Ingestion:
     """The knowledge index and its background worker, as the settings describe them."""
     settings = app.config
     vectors = VectorStore(
-        path=os.path.join(app.instance_path, "chroma"), url=settings["CHROMA_URL"] or None
+        path=os.path.join(app.instance_path, "chroma"),
+        url=settings["CHROMA_URL"] or None,
+        token=settings["CHROMA_TOKEN"] or None,
     )
     index = KnowledgeIndex(
         vectors, lambda: get_embedder(settings["EMBEDDING_MODEL"], settings["EMBEDDING_API_BASE"])

@@ -93,7 +93,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "CHROMA_URL",
         "",
-        "A Chroma server such as `http://chroma:8000`. Empty: embedded Chroma in the instance.",
+        "A Chroma server such as `http://chroma:8000` or `https://vectors.example.com`. "
+        "Empty: embedded Chroma in the instance.",
+    ),
+    Setting(
+        "CHROMA_TOKEN",
+        "",
+        "Sent to the Chroma server as a bearer token (`Authorization: Bearer ...`) when set.",
     ),
     Setting("MAX_UPLOAD_BYTES", 10 * 1024 * 1024, "Largest knowledge file accepted; 413 beyond."),
     Setting(

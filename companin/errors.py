@@ -7,7 +7,7 @@ import traceback
 from typing import Any
 
 from flask import Flask, g, jsonify
-from peewee import IntegrityError
+from peewee import IntegrityError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .llm.errors import ProviderError
@@ -47,6 +47,11 @@ class Conflict(CompaninError):
     description = "Conflict with the current state"
 
 
+class ServiceUnavailable(CompaninError):
+    code = 503
+    description = "A part of the service is unavailable - try again shortly"
+
+
 class PayloadTooLarge(CompaninError):
     code = 413
     description = "Request body too large"
@@ -74,6 +79,9 @@ def error_body(error: BaseException) -> dict[str, Any]:
     if isinstance(error, ProviderError):
         log.warning("model provider failed: %s", error)
         return envelope(error.status, f"{error.title}: {error}")
+    if isinstance(error, ServiceUnavailable):  # an engine is down: say which, as a warning
+        log.warning("unavailable: %s", error.description)
+        return envelope(503, str(error.description))
     if isinstance(error, HTTPException) and error.code is not None and error.code < 500:
         extra = getattr(error, "data", None) or {}
         return envelope(error.code, _detail(error), extra.get("messages"))
@@ -87,8 +95,9 @@ def error_body(error: BaseException) -> dict[str, Any]:
 
 
 def handle_http_error(error: HTTPException):
-    """Write any HTTP error (ours, werkzeug's, webargs', the limiter's) as the envelope."""
-    if error.code is None or error.code >= 500:
+    """Write any HTTP error (ours, werkzeug's, webargs', the limiter's) as the envelope.
+    A 5xx is shown only when it is ours and says what is down (ServiceUnavailable)."""
+    if error.code is None or (error.code >= 500 and not isinstance(error, ServiceUnavailable)):
         return handle_unexpected(error)
     extra = getattr(error, "data", None) or {}
     headers = dict(extra.get("headers") or {})
@@ -116,6 +125,17 @@ def handle_integrity_error(error: IntegrityError):
     return handle_http_error(RACE_LOST)
 
 
+DATABASE_UNREACHABLE = ServiceUnavailable(
+    "The database cannot be reached or is busy - try again shortly"
+)
+
+
+def handle_database_error(error: OperationalError | InterfaceError):
+    """The database is down, unreachable or locked too long: 503, and the next request
+    connects again (each request opens its own connection)."""
+    return handle_http_error(DATABASE_UNREACHABLE)
+
+
 def handle_unexpected(error: Exception):
     """Log an unexpected failure by request id, never show its internals."""
     return jsonify(error_body(error)), 500
@@ -140,5 +160,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(ProviderError, handle_provider_error)
     app.register_error_handler(IntegrityError, handle_integrity_error)
+    app.register_error_handler(OperationalError, handle_database_error)
+    app.register_error_handler(InterfaceError, handle_database_error)
     app.register_error_handler(InternalServerError, handle_unexpected)
     app.register_error_handler(Exception, handle_unexpected)

@@ -8,7 +8,7 @@ from peewee import IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
 
 from ..auth import is_console_path
-from ..errors import RACE_LOST, error_body, handle_http_error
+from ..errors import RACE_LOST, ServiceUnavailable, error_body, handle_http_error
 from .blueprint import blp
 
 # Scripts and styles from the console's own static files only (inline styles too: the
@@ -37,7 +37,7 @@ def protect(response: Response) -> Response:
 @blp.errorhandler(HTTPException)
 def http_error_page(error: HTTPException) -> tuple[str, int, dict[str, str]]:
     """A 403, a 429 and the like as a page a person can read."""
-    if error.code is None or error.code >= 500:
+    if error.code is None or (error.code >= 500 and not isinstance(error, ServiceUnavailable)):
         return unexpected_error_page(error)
     if error.code == 429:
         message = TOO_MANY.format(limit=error.description)

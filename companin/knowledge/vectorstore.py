@@ -8,43 +8,88 @@ This is the only module that imports chromadb.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import chromadb
 import chromadb.errors
+import httpx
 import numpy as np
 from chromadb.config import Settings
+
+from ..errors import ServiceUnavailable
+
+UNREACHABLE = "The vector store (a Chroma server) cannot be reached - try again shortly"
 
 _CLIENTS: dict[str, chromadb.ClientAPI] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
-def _client(path: str | None, url: str | None) -> chromadb.ClientAPI:
-    """One client per process and place: Chroma's embedded client must not be opened twice."""
+def _client(path: str | None, url: str | None, token: str | None = None) -> chromadb.ClientAPI:
+    """One client per process and place: Chroma's embedded client must not be opened twice.
+    A server's client is made when the server first answers (its constructor calls it)."""
     key = url or f"file:{path}"
     with _CLIENTS_LOCK:
         if key not in _CLIENTS:
             settings = Settings(anonymized_telemetry=False)
             if url:
-                host, _, port = url.removeprefix("http://").rstrip("/").partition(":")
-                _CLIENTS[key] = chromadb.HttpClient(
-                    host=host, port=int(port or 8000), settings=settings
-                )
+                _CLIENTS[key] = _http_client(url, token, settings)
             else:
                 _CLIENTS[key] = chromadb.PersistentClient(path=path, settings=settings)
         return _CLIENTS[key]
 
 
+def _http_client(url: str, token: str | None, settings: Settings) -> chromadb.ClientAPI:
+    """A client of the Chroma server at `url` (http or https; Chroma's port 8000 unless the
+    URL names one), sending `token` as a bearer token when there is one."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not a Chroma server URL (http:// or https://): {url!r}")
+    secure = parts.scheme == "https"
+    return chromadb.HttpClient(
+        host=parts.hostname,
+        port=parts.port or (443 if secure and not parts.port else 8000),
+        ssl=secure,
+        headers={"Authorization": f"Bearer {token}"} if token else None,
+        settings=settings,
+    )
+
+
+def _reaching(method: Callable) -> Callable:
+    """A call to Chroma whose server may be down: a clear 503, not a 500."""
+
+    @functools.wraps(method)
+    def reaching(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except httpx.TransportError as error:
+            raise ServiceUnavailable(UNREACHABLE) from error
+
+    return reaching
+
+
 class VectorStore:
     """Add, query and delete an organization's vectors; ids are strings chosen by the caller."""
 
-    def __init__(self, path: str | None = None, url: str | None = None) -> None:
-        self._client = _client(path, url)
+    def __init__(
+        self, path: str | None = None, url: str | None = None, token: str | None = None
+    ) -> None:
+        self._place = (path, url, token)
         self._handles: dict[tuple[uuid.UUID, str], Any] = {}
+
+    @property
+    def _client(self) -> chromadb.ClientAPI:
+        """Made on first use, so that the app starts while a Chroma server is down (and
+        /healthz says so), and reaches it once it is back, without a restart."""
+        try:
+            return _client(*self._place)
+        except ValueError as error:  # chromadb: "Could not connect to a Chroma server"
+            raise ServiceUnavailable(UNREACHABLE) from error
 
     def _cached_collection(self, org_id: uuid.UUID, model: str, fresh: bool = False):
         """The collection handle for reads, kept between searches (looking it up costs more
@@ -65,6 +110,7 @@ class VectorStore:
             metadata={"embedding_model": model},
         )
 
+    @_reaching
     def add(
         self,
         org_id: uuid.UUID,
@@ -92,6 +138,7 @@ class VectorStore:
         except chromadb.errors.NotFoundError:
             return read(self._cached_collection(org_id, model, fresh=True))
 
+    @_reaching
     def query(
         self, org_id: uuid.UUID, model: str, vector: np.ndarray, limit: int
     ) -> list[tuple[str, float]]:
@@ -108,6 +155,7 @@ class VectorStore:
             for vector_id, distance in zip(result["ids"][0], result["distances"][0], strict=True)
         ]
 
+    @_reaching
     def get(self, org_id: uuid.UUID, model: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The stored vectors of those `ids` that exist."""
         result = self._read(
@@ -117,16 +165,20 @@ class VectorStore:
         )
         return dict(zip(result["ids"], np.asarray(result["embeddings"]), strict=True))
 
+    @_reaching
     def delete_ids(self, org_id: uuid.UUID, model: str, ids: Sequence[str]) -> None:
         if ids:
             self._collection(org_id, model).delete(ids=list(ids))
 
+    @_reaching
     def delete_source(self, org_id: uuid.UUID, model: str, source_id: str) -> None:
         self._collection(org_id, model).delete(where={"source_id": source_id})
 
+    @_reaching
     def count(self, org_id: uuid.UUID, model: str) -> int:
         return self._collection(org_id, model).count()
 
+    @_reaching
     def drop(self, org_id: uuid.UUID, model: str) -> None:
         """Forget every vector of the organization for `model` (after a re-index)."""
         digest = hashlib.sha256(model.encode()).hexdigest()[:12]
