@@ -14,6 +14,7 @@ from .config import SettingsError, upload_body_limit
 from .enums import USER_ROLES
 from .errors import CompaninError, NotFound
 from .llm import provider
+from .schema import CURRENT_VERSION
 from .services import bulk, demo, organizations, people
 from .state import state_of
 
@@ -57,6 +58,13 @@ def init(with_demo: bool) -> None:
         )
         for key, value in details.items():
             click.echo(f"  {key}: {value}")
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database to this release's schema (`serve` does it too, at start)."""
+    _app()  # creating the app migrates, under a lock: see schema.ensure_schema
+    click.echo(f"Database schema at version {CURRENT_VERSION}")
 
 
 @main.command("create-org")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import CharField, DateTimeField, SqliteDatabase
+from peewee import CharField, DateTimeField, PostgresqlDatabase, SqliteDatabase
 from playhouse.migrate import SchemaMigrator, migrate
 
 from .db import db, write_transaction
@@ -75,9 +75,20 @@ MIGRATIONS: dict[int, Callable[[], None]] = {2: _answers, 3: _people, 4: _consol
 CURRENT_VERSION = 4
 
 
+# Any constant both processes agree on: the key of PostgreSQL's advisory lock that one
+# migrating process holds while another waits.
+MIGRATION_LOCK_KEY = 0x636F6D70616E696E  # "companin"
+
+
 def ensure_schema() -> int:
-    """Create missing tables and apply pending migrations; return the schema version."""
-    with db.connection_context():
+    """Create missing tables and apply pending migrations; return the schema version.
+
+    One process at a time, in one transaction: SQLite's write lock, taken up front, or on
+    PostgreSQL (where DDL is transactional too) an advisory lock. A second process starting
+    at the same moment waits, then finds the schema done."""
+    with db.connection_context(), write_transaction():
+        if isinstance(db.obj, PostgresqlDatabase):
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
         # Only the tables that do not exist: an older table gets its new columns and their
         # indexes from its migration. (Creating an index on a column not there yet would
         # make SQLite index a constant string of that name instead, and break the table.)
@@ -86,13 +97,12 @@ def ensure_schema() -> int:
             [m for m in (SchemaVersion, *TABLES) if m._meta.table_name not in existing]
         )
         fulltext.create()
-        with write_transaction():
-            row = SchemaVersion.select().first()
-            if row is None:
-                SchemaVersion.create(version=CURRENT_VERSION)
-                return CURRENT_VERSION
-            for version in range(row.version + 1, CURRENT_VERSION + 1):
-                MIGRATIONS[version]()
-                row.version = version
-                row.save()
-            return row.version
+        row = SchemaVersion.select().first()
+        if row is None:
+            SchemaVersion.create(version=CURRENT_VERSION)
+            return CURRENT_VERSION
+        for version in range(row.version + 1, CURRENT_VERSION + 1):
+            MIGRATIONS[version]()
+            row.version = version
+            row.save()
+        return row.version

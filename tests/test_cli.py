@@ -21,6 +21,7 @@ import requests
 from conftest import assert_envelope, bearer, companin_server, run_cli
 
 from companin import create_app
+from companin.schema import CURRENT_VERSION
 
 CREDENTIAL_KEYS = {"organization_id", "client_id", "client_secret"}
 DEMO_KEYS = CREDENTIAL_KEYS | {"assistant_id", "widget_config_id"}
@@ -292,3 +293,25 @@ def test_serve_stops_when_terminated(instance, tmp_path):
     assert server.process.returncode is not None
     with pytest.raises(requests.ConnectionError):
         requests.get(server.url + "/healthz", timeout=2)
+
+
+def test_migrate_brings_an_older_database_to_this_release(instance):
+    run_cli(instance, "init")
+    database = instance / "companin.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("DROP TABLE invitation")  # as version 3 had it
+        connection.execute("UPDATE schema_version SET version = 3")
+        for table in ("session", "conversation"):
+            connection.execute(f'DROP INDEX "{table}_last_message_at"')
+            for column in ("taken_over_by", "last_message_at", "is_test"):
+                connection.execute(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+        connection.execute('DROP INDEX "message_insights"')
+
+    result = run_cli(instance, "migrate")
+
+    assert f"Database schema at version {CURRENT_VERSION}" in result.stdout
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT version FROM schema_version").fetchall() == [
+            (CURRENT_VERSION,)
+        ]
+        assert connection.execute("SELECT count(*) FROM invitation").fetchone() == (0,)

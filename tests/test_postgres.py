@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from subprocess import PIPE
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -243,3 +246,33 @@ def test_a_lost_database_gives_503_and_is_reached_again_when_back(database_url, 
         assert assert_envelope(client.get("/healthz"), 200)["database"] == "ok"
     finally:
         relay.cut()
+
+
+def test_two_processes_migrating_at_once_take_turns(tmp_path):
+    """`companin migrate` twice at the same moment on an empty database: one creates the
+    schema under the lock, the other waits and finds it done."""
+    name = f"companin_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(SERVER_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = urlunsplit(urlsplit(SERVER_URL)._replace(path=f"/{name}"))
+    try:
+        runs = []
+        for number in range(2):
+            env = {
+                **os.environ,
+                "COMPANIN_INSTANCE_PATH": str(tmp_path / f"instance-{number}"),
+                "COMPANIN_DATABASE_URL": url,
+            }
+            command = [sys.executable, "-m", "companin", "migrate"]
+            runs.append(subprocess.Popen(command, env=env, stdout=PIPE, stderr=PIPE, text=True))
+        results = [(run.wait(timeout=60), *run.communicate()) for run in runs]
+
+        for code, out, err in results:
+            assert code == 0, err
+            assert f"Database schema at version {CURRENT_VERSION}" in out
+        with psycopg.connect(url) as connection:
+            rows = connection.execute("SELECT version FROM schema_version").fetchall()
+        assert rows == [(CURRENT_VERSION,)]
+    finally:
+        with psycopg.connect(SERVER_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
