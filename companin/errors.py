@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import traceback
 from typing import Any
 
@@ -130,9 +131,19 @@ DATABASE_UNREACHABLE = ServiceUnavailable(
 )
 
 
+# What SQLite says when it is busy or its file cannot be reached. It raises the same
+# OperationalError for a mistake in a query ("no such column"), which stays a 500.
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open", "disk i/o error", "readonly")
+
+
 def handle_database_error(error: OperationalError | InterfaceError):
     """The database is down, unreachable or locked too long: 503, and the next request
     connects again (each request opens its own connection)."""
+    message = str(error).lower()
+    if isinstance(error.__context__, sqlite3.Error) and not any(
+        sign in message for sign in _SQLITE_UNAVAILABLE
+    ):
+        return handle_unexpected(error)
     return handle_http_error(DATABASE_UNREACHABLE)
 
 

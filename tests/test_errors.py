@@ -9,9 +9,12 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sqlite3
 
 import pytest
-from conftest import assert_envelope
+from conftest import assert_envelope, new_org
+
+from companin import create_app
 
 # What must never reach a client (or a log line): tracebacks, source, SQL, driver messages.
 INTERNALS = re.compile(
@@ -146,3 +149,32 @@ def test_healthz_reports_a_working_database(client):
         "vector_store": "ok",
         "embedder": "all-MiniLM-L6-v2",
     }
+
+
+@pytest.fixture
+def impatient_app(tmp_path):
+    """SQLite that waits only 0.1 s for a lock."""
+    return create_app(
+        {
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "TESTING": True,
+            "DATABASE_BUSY_TIMEOUT_MS": 100,
+        }
+    )
+
+
+def test_a_database_locked_too_long_is_a_503_that_says_so(impatient_app, tmp_path):
+    client = impatient_app.test_client()
+    org = new_org(impatient_app)
+    holder = sqlite3.connect(tmp_path / "instance" / "companin.db")
+    holder.execute("BEGIN EXCLUSIVE")  # another process writing, and writing, and writing
+    try:
+        refused = client.post("/api/v1/assistants/", json={"name": "Ada"}, headers=org.headers)
+    finally:
+        holder.rollback()
+        holder.close()
+
+    assert_envelope(refused, 503)
+    assert "database" in refused.get_json()["detail"]
+    listed = client.get("/api/v1/assistants/", headers=org.headers)
+    assert assert_envelope(listed, 200) == []  # nothing half-stored, and it answers again
