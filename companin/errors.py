@@ -136,13 +136,18 @@ DATABASE_UNREACHABLE = ServiceUnavailable(
 _SQLITE_UNAVAILABLE = ("database is locked", "unable to open", "disk i/o error", "readonly")
 
 
+def database_unavailable(error: OperationalError | InterfaceError) -> bool:
+    """Is the database down, unreachable or locked too long (rather than a query wrong)?"""
+    if not isinstance(error.__context__, sqlite3.Error):
+        return True  # PostgreSQL reports a wrong query as a ProgrammingError
+    message = str(error).lower()
+    return any(sign in message for sign in _SQLITE_UNAVAILABLE)
+
+
 def handle_database_error(error: OperationalError | InterfaceError):
     """The database is down, unreachable or locked too long: 503, and the next request
     connects again (each request opens its own connection)."""
-    message = str(error).lower()
-    if isinstance(error.__context__, sqlite3.Error) and not any(
-        sign in message for sign in _SQLITE_UNAVAILABLE
-    ):
+    if not database_unavailable(error):
         return handle_unexpected(error)
     return handle_http_error(DATABASE_UNREACHABLE)
 

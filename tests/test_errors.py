@@ -12,9 +12,10 @@ import re
 import sqlite3
 
 import pytest
-from conftest import assert_envelope, new_org
+from conftest import assert_envelope, console_sign_in, new_org
 
 from companin import create_app
+from companin.services.people import create_user
 
 # What must never reach a client (or a log line): tracebacks, source, SQL, driver messages.
 INTERNALS = re.compile(
@@ -178,3 +179,22 @@ def test_a_database_locked_too_long_is_a_503_that_says_so(impatient_app, tmp_pat
     assert "database" in refused.get_json()["detail"]
     listed = client.get("/api/v1/assistants/", headers=org.headers)
     assert assert_envelope(listed, 200) == []  # nothing half-stored, and it answers again
+
+
+def test_the_console_says_the_database_is_busy_on_a_page(impatient_app, tmp_path):
+    org = new_org(impatient_app)
+    with impatient_app.app_context():
+        create_user(org.organization_id, "busy@example.com", "agent", "Bo", "a long password 1")
+    browser = impatient_app.test_client()
+    holder = sqlite3.connect(tmp_path / "instance" / "companin.db")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        refused = console_sign_in(browser, "busy@example.com", "a long password 1")
+    finally:
+        holder.rollback()
+        holder.close()
+
+    assert refused.status_code == 503
+    page = refused.get_data(as_text=True)
+    assert "database cannot be reached or is busy" in page and "Traceback" not in page
+    assert console_sign_in(browser, "busy@example.com", "a long password 1").status_code == 303

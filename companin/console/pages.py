@@ -4,11 +4,18 @@ and headers that keep its pages out of frames, caches and other sites' reach."""
 from __future__ import annotations
 
 from flask import Response, make_response, render_template, request
-from peewee import IntegrityError
+from peewee import IntegrityError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
 
 from ..auth import is_console_path
-from ..errors import RACE_LOST, ServiceUnavailable, error_body, handle_http_error
+from ..errors import (
+    DATABASE_UNREACHABLE,
+    RACE_LOST,
+    ServiceUnavailable,
+    database_unavailable,
+    error_body,
+    handle_http_error,
+)
 from .blueprint import blp
 
 # Scripts and styles from the console's own static files only (inline styles too: the
@@ -51,6 +58,15 @@ def http_error_page(error: HTTPException) -> tuple[str, int, dict[str, str]]:
 def race_lost_page(error: IntegrityError) -> tuple[str, int, dict[str, str]]:
     """A unique key taken by a concurrent request (see errors.RACE_LOST)."""
     return http_error_page(RACE_LOST)
+
+
+@blp.errorhandler(OperationalError)
+@blp.errorhandler(InterfaceError)
+def database_error_page(error: OperationalError | InterfaceError):
+    """The database down or locked too long: a 503 page that says so (errors.py)."""
+    if not database_unavailable(error):
+        return unexpected_error_page(error)
+    return http_error_page(DATABASE_UNREACHABLE)
 
 
 @blp.errorhandler(InternalServerError)
