@@ -12,15 +12,20 @@ from .knowledge import fulltext
 from .models import TABLES, ConsoleSession, Invitation, Message, SchemaVersion, User
 
 
+def _add_false_flag(tables: tuple[str, ...], column: str) -> None:
+    """A NOT NULL boolean column, false in every existing row, added in place: peewee's
+    migrator would rebuild the table, and on SQLite dropping the old one would cascade to
+    its messages."""
+    false = "0" if isinstance(db.obj, SqliteDatabase) else "false"
+    for table in tables:
+        db.execute_sql(
+            f'ALTER TABLE "{table}" ADD COLUMN "{column}" BOOLEAN NOT NULL DEFAULT {false}'
+        )
+
+
 def _answers() -> None:
     """Version 2: chats record a handoff; messages an agent's name and when feedback came."""
-    # A NOT NULL column with a default is added in place; peewee's migrator would rebuild the
-    # table, and on SQLite dropping the old one would cascade to its messages.
-    false = "0" if isinstance(db.obj, SqliteDatabase) else "false"
-    for table in ("session", "conversation"):
-        db.execute_sql(
-            f'ALTER TABLE "{table}" ADD COLUMN "handoff" BOOLEAN NOT NULL DEFAULT {false}'
-        )
+    _add_false_flag(("session", "conversation"), "handoff")
     migrator = SchemaMigrator.from_database(db.obj)
     migrate(
         migrator.add_column("session", "handoff_at", DateTimeField(null=True)),
@@ -44,11 +49,7 @@ def _console() -> None:
     came and whether they are the console's test chats; messages get the index the
     console's insights count from; invitations to join the team (a new
     table)."""
-    false = "0" if isinstance(db.obj, SqliteDatabase) else "false"
-    for table in ("session", "conversation"):
-        db.execute_sql(
-            f'ALTER TABLE "{table}" ADD COLUMN "is_test" BOOLEAN NOT NULL DEFAULT {false}'
-        )
+    _add_false_flag(("session", "conversation"), "is_test")
     migrator = SchemaMigrator.from_database(db.obj)
     migrate(
         migrator.add_column("session", "taken_over_by", CharField(max_length=200, null=True)),

@@ -23,7 +23,6 @@ from . import layout
 from .blueprint import blp
 from .guard import console_principal, console_requires
 
-CHAT_KINDS = ("session", "conversation")
 # Paging by offset: far beyond any real inbox, well within what SQLite's OFFSET takes.
 MAX_PAGE = 10_000
 MAX_SEARCH_CHARS = 200
@@ -124,7 +123,7 @@ def _chat(kind: str, chat_id: uuid.UUID) -> Session | Conversation:
 def _transcript(
     found: Session | Conversation, reply: str = "", error: CompaninError | None = None
 ) -> tuple[str, int]:
-    kind = "session" if isinstance(found, Session) else "conversation"
+    kind = messages.chat_kind(found)
     page = render_template(
         "console/chat.html",
         chat=found,

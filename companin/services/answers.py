@@ -28,7 +28,7 @@ from ..llm.chat import ChatCall, ModelSettings
 from ..models import Assistant, Conversation, IdempotencyRecord, Message, Session, utcnow
 from . import idempotency
 from .knowledge import usable_by
-from .messages import history
+from .messages import add_message, chat_kind, history
 
 OFFLINE_MODEL = "offline"
 # Candidates read from the index before the token budget picks among them.
@@ -148,32 +148,15 @@ def start(
             idempotency.retry(record)
             return Answer(chat, record.user_message, settings, index, record)
     with write_transaction():
-        message = Message.create(
-            organization=principal.org_id,
-            role="user",
-            content=content,
-            metadata=metadata,
-            **{_owner_field(chat): chat},
-        )
-        _touch(chat, message)
+        message = add_message(chat, role="user", content=content, metadata=metadata)
         if idempotency_key is not None:
             record = idempotency.claim(principal.org_id, key, digest, message)
     return Answer(chat, message, settings, index, record)
 
 
-def _touch(chat: Session | Conversation, message: Message) -> None:
-    """The chat's latest message is `message` (the inbox lists chats by it)."""
-    model = type(chat)
-    model.update(last_message_at=message.created_at).where(model.id == chat.id).execute()
-
-
 def chat_key(chat: Session | Conversation) -> str:
     """`session_id` or `conversation_id`, as the response names the chat."""
-    return f"{_owner_field(chat)}_id"
-
-
-def _owner_field(chat: Session | Conversation) -> str:
-    return "session" if isinstance(chat, Session) else "conversation"
+    return f"{chat_kind(chat)}_id"
 
 
 class Answer:
@@ -307,8 +290,8 @@ class Answer:
     def _store(self, reply: _Reply) -> Message:
         now = utcnow()
         with write_transaction():
-            message = Message.create(
-                organization=self.chat.organization_id,
+            message = add_message(
+                self.chat,
                 role="assistant",
                 content=reply.text,
                 sources=[_source(p) for p in reply.used],
@@ -316,9 +299,7 @@ class Answer:
                 model=reply.model,
                 usage=reply.usage,
                 latency_ms=round((time.monotonic() - self._started) * 1000),
-                **{_owner_field(self.chat): self.chat},
             )
-            _touch(self.chat, message)
             if reply.handoff:
                 type(self.chat).update(handoff=True, handoff_at=now).where(
                     type(self.chat).id == self.chat.id,

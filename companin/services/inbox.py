@@ -18,11 +18,11 @@ from peewee import SQL, DateTimeField, Expression, ForeignKeyField, ModelSelect,
 
 from ..identity import Principal
 from ..models import Assistant, Conversation, Message, Session
+from .messages import CHAT_MODELS, owner_column
 
 PAGE_SIZE = 25
 # The latest message as the list shows it: clipped in SQL, so a long one costs nothing.
 CLIP_CHARS = 160
-KINDS = {"session": Session, "conversation": Conversation}
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class InboxPage:
 def inbox_page(principal: Principal, filters: InboxFilters, number: int = 1) -> InboxPage:
     """Page `number` (from 1) of the organization's chats matching `filters`, not counting
     the console's test chats."""
-    parts = [_chats(kind, principal.org_id, filters) for kind in KINDS]
+    parts = [_chats(kind, principal.org_id, filters) for kind in CHAT_MODELS]
     listing = (
         parts[0]
         .union_all(parts[1])
@@ -82,7 +82,7 @@ def inbox_page(principal: Principal, filters: InboxFilters, number: int = 1) -> 
 
 def _chats(kind: str, org_id: uuid.UUID, filters: InboxFilters) -> ModelSelect:
     """One half of the UNION: the same columns, in the same order, for either table."""
-    model = KINDS[kind]
+    model = CHAT_MODELS[kind]
     is_session = model is Session
     who = model.visitor_id if is_session else model.customer_id
     title = SQL("NULL") if is_session else model.title
@@ -119,7 +119,7 @@ def _conditions(
     if filters.active_to is not None:
         next_day = datetime.combine(filters.active_to + timedelta(days=1), time.min)
         yield _activity(model) < _stored(next_day)
-    owner = _owner(model)
+    owner = owner_column(model)
     if filters.thumbs_down:
         rated_down = Message.select(owner).where(
             Message.organization == org_id, owner.is_null(False), Message.feedback_rating == "down"
@@ -135,8 +135,8 @@ def _conditions(
         yield model.id.in_(mentioning)
 
 
-def _owner(model: type[Session] | type[Conversation]) -> ForeignKeyField:
-    return Message.session if model is Session else Message.conversation
+def _owner(kind: str) -> ForeignKeyField:
+    return owner_column(CHAT_MODELS[kind])
 
 
 def _stored(moment: datetime) -> str:
@@ -161,7 +161,7 @@ def _row(values: tuple) -> InboxRow:
 
 def _with_messages(rows: list[InboxRow]) -> list[InboxRow]:
     """The rows, each with its latest message's text and whether a reply was rated down."""
-    ids = {kind: [row.id for row in rows if row.kind == kind] for kind in KINDS}
+    ids = {kind: [row.id for row in rows if row.kind == kind] for kind in CHAT_MODELS}
     ids = {kind: chat_ids for kind, chat_ids in ids.items() if chat_ids}
     if not ids:
         return rows
@@ -188,7 +188,7 @@ def _latest_texts(ids: dict[str, list[uuid.UUID]]) -> dict[uuid.UUID, str]:
             fn.ROW_NUMBER().over(partition_by=[owner], order_by=order).alias("rank"),
         ).where(owner.in_(chat_ids))
 
-    each = _union(ranked(_owner(KINDS[kind]), chat_ids) for kind, chat_ids in ids.items())
+    each = _union(ranked(_owner(kind), chat_ids) for kind, chat_ids in ids.items())
     ranks = each.alias("ranks")
     latest = Message.select(ranks.c.chat_id, ranks.c.text).from_(ranks).where(ranks.c.rank == 1)
     return {_uuid(chat_id): _clip(text) for chat_id, text in latest.tuples()}
@@ -200,7 +200,7 @@ def _rated_down(ids: dict[str, list[uuid.UUID]]) -> set[uuid.UUID]:
     def rated(owner: ForeignKeyField, chat_ids: list[uuid.UUID]) -> ModelSelect:
         return Message.select(owner).where(owner.in_(chat_ids), Message.feedback_rating == "down")
 
-    query = _union(rated(_owner(KINDS[kind]), chat_ids) for kind, chat_ids in ids.items())
+    query = _union(rated(_owner(kind), chat_ids) for kind, chat_ids in ids.items())
     return {_uuid(chat_id) for (chat_id,) in query.tuples()}
 
 

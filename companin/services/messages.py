@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from peewee import ModelSelect
+from peewee import ForeignKeyField, ModelSelect
 
 from ..db import write_transaction
 from ..errors import NotFound, ValidationFailed
@@ -13,11 +13,37 @@ from ..identity import Principal
 from ..models import Conversation, Message, Session, utcnow
 from .records import get_owned
 
+# The two kinds of chat, by the name URLs, the inbox and messages' columns give them.
+CHAT_MODELS: dict[str, type[Session] | type[Conversation]] = {
+    "session": Session,
+    "conversation": Conversation,
+}
+
+
+def chat_kind(chat: Session | Conversation | type[Session] | type[Conversation]) -> str:
+    """ "session" or "conversation", for a chat or its model."""
+    model = chat if isinstance(chat, type) else type(chat)
+    return "session" if issubclass(model, Session) else "conversation"
+
+
+def owner_column(model: type[Session] | type[Conversation]) -> ForeignKeyField:
+    """The column of a message that names its chat of this kind."""
+    return Message.session if model is Session else Message.conversation
+
+
+def add_message(chat: Session | Conversation, **fields: Any) -> Message:
+    """Store a message in `chat` and make it the chat's latest (the inbox lists chats by
+    their latest message). Inside the caller's write transaction."""
+    message = Message.create(organization=chat.organization_id, **{chat_kind(chat): chat}, **fields)
+    model = type(chat)
+    model.update(last_message_at=message.created_at).where(model.id == chat.id).execute()
+    return message
+
 
 def history(chat: Session | Conversation, after: uuid.UUID | None = None) -> ModelSelect:
     """The chat's messages, oldest first; with `after`, those that came after that message
     of the chat (a 422 for a message not in it)."""
-    owner = Message.session if isinstance(chat, Session) else Message.conversation
+    owner = owner_column(type(chat))
     query = Message.select().where(owner == chat.id)
     if after is not None:
         known = Message.select(Message.created_at).where(owner == chat.id, Message.id == after)

@@ -15,10 +15,10 @@ from ..db import write_transaction
 from ..errors import ValidationFailed
 from ..identity import Principal
 from ..models import Assistant, Conversation, Message, Session, User, utcnow
+from .messages import CHAT_MODELS, add_message
 from .records import get_owned
 
 MAX_REPLY_CHARS = 4000
-CHAT_MODELS = {"session": Session, "conversation": Conversation}
 
 
 def get_chat(principal: Principal, kind: str, chat_id: uuid.UUID) -> Session | Conversation:
@@ -50,16 +50,9 @@ def write_as_agent(chat: Session | Conversation, person: User, content: str) -> 
         raise ValidationFailed("content", "Write something.")
     if len(content) > MAX_REPLY_CHARS:
         raise ValidationFailed("content", f"Longer than {MAX_REPLY_CHARS} characters.")
-    field = "session" if isinstance(chat, Session) else "conversation"
     with write_transaction():
-        message = Message.create(
-            organization=chat.organization_id,
-            role="agent",
-            author=person.display_name,
-            content=content,
-            **{field: chat},
-        )
-        _set(chat, taken_over_by=person.display_name, last_message_at=message.created_at)
+        message = add_message(chat, role="agent", author=person.display_name, content=content)
+        _set(chat, taken_over_by=person.display_name)
     return message
 
 
