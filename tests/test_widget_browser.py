@@ -386,7 +386,8 @@ def test_too_many_messages_say_how_long_to_wait(site, browsing):
     browsing.open()
     for number in range(MESSAGES_PER_CHAT):
         browsing.ask(f"{QUESTION} ({number})")
-        sync_api.expect(browsing.widget().locator(".actions")).to_have_count(number + 1)
+        finished = browsing.widget().locator(".actions")
+        sync_api.expect(finished).to_have_count(number + 1, timeout=WAIT_MS)
     browsing.ask(QUESTION)
     alert = browsing.widget().get_by_role("alert")
     sync_api.expect(alert).to_contain_text(re.compile(r"wait \d+ seconds"))
