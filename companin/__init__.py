@@ -48,7 +48,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     request_id.init_app(app)
     access_log.init_app(app)
     db.init_app(app)
-    ensure_schema()
+    ensure_schema(app.instance_path)
     app.extensions[EXTENSION] = AppState(
         signing_key=load_signing_key(app.instance_path),
         ingestion=_ingestion(app),
@@ -88,7 +88,6 @@ def _ingestion(app: Flask) -> Ingestion:
     return Ingestion(
         index,
         IngestionSettings(
-            uploads_path=os.path.join(app.instance_path, "uploads"),
             parse_timeout_s=settings["INGEST_PARSE_TIMEOUT_S"],
             parse_memory_bytes=settings["INGEST_PARSE_MEMORY_MB"] * 1024 * 1024,
             max_pages=settings["INGEST_MAX_PAGES"],
@@ -96,6 +95,8 @@ def _ingestion(app: Flask) -> Ingestion:
             fetch_timeout_s=settings["FETCH_TIMEOUT_S"],
             fetch_max_bytes=settings["FETCH_MAX_BYTES"],
             allow_private_urls=settings["INGEST_ALLOW_PRIVATE_URLS"],
+            lease_s=settings["INGEST_LEASE_S"],
+            poll_s=settings["INGEST_POLL_S"],
         ),
     )
 

@@ -179,13 +179,10 @@ def serve(host: str, port: int, threads: int) -> None:
     if problem:
         # Served all the same: everything but knowledge and answers works, and /healthz says why.
         click.echo(f"Error: {problem}", err=True)
-    recovered = ingestion.recover()
     logging.basicConfig(
         level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     click.echo(f"Companin on http://{host}:{port}  (API docs: http://{host}:{port}/api/v1/docs)")
-    if recovered:
-        click.echo(f"Resuming {recovered} knowledge source(s) an earlier run left unfinished")
     server = create_server(
         app,
         host=host,
@@ -200,8 +197,10 @@ def serve(host: str, port: int, threads: int) -> None:
     )
     # Listening now. What takes seconds is loaded beside the first requests, not before them:
     # the embedder (for the first search) and litellm (for the first customer's answer).
-    if not problem:
-        ingestion.warm_up()
+    # The ingestion worker serves every process's queue from now on.
+    resumed = ingestion.start(warm_up=not problem)
+    if resumed:
+        click.echo(f"Resuming {resumed} knowledge source(s) a stopped process left unfinished")
     if app.config["LLM_MODEL"].strip():
         provider.import_in_background()
     server.run()

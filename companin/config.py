@@ -111,6 +111,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("INGEST_PARSE_MEMORY_MB", 1024, "Memory one file's parser may use."),
     Setting("INGEST_MAX_PAGES", 2000, "Pages read from one PDF; the rest are left out."),
     Setting("INGEST_MAX_CHARS", 5_000_000, "Characters of text kept from one file or page."),
+    Setting(
+        "INGEST_LEASE_S",
+        60.0,
+        "How long a process holds an ingestion job without renewing it (it renews every "
+        "quarter of this); a job whose process died is taken up by another after this.",
+    ),
+    Setting(
+        "INGEST_POLL_S",
+        2.0,
+        "How often `companin serve` looks for ingestion jobs other processes queued.",
+    ),
     Setting("FETCH_TIMEOUT_S", 20, "Longest time one web page may take to download."),
     Setting("FETCH_MAX_BYTES", 5 * 1024 * 1024, "Largest web page downloaded."),
     Setting(

@@ -9,6 +9,7 @@ from typing import Any
 
 from peewee import (
     AutoField,
+    BlobField,
     BooleanField,
     CharField,
     DateTimeField,
@@ -240,6 +241,40 @@ class KnowledgeChunk(Model):
         legacy_table_names = False
 
 
+class KnowledgeUpload(Model):
+    """An uploaded file's bytes, kept in the database so that whichever process claims its
+    ingestion job can read them, on this machine or another, and a backup of the database
+    holds them too. Kept after indexing, to process the file again (a new parser or
+    chunking) without asking the team for it."""
+
+    source = ForeignKeyField(KnowledgeSource, primary_key=True, on_delete="CASCADE")
+    data = BlobField()
+
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class IngestionJob(Model):
+    """A source waiting to be indexed, or being indexed by `owner` until `lease_until`.
+
+    The row lives exactly as long as the work: it is written with the source (or with the
+    refresh that sets it back to `processing`) and deleted in the transaction that records
+    the result. See services/jobs.py for how processes share the queue.
+    """
+
+    source = ForeignKeyField(KnowledgeSource, primary_key=True, on_delete="CASCADE")
+    full = BooleanField(default=False)  # index everything again, trusting nothing kept
+    owner = CharField(max_length=300, null=True)
+    lease_until = DateTimeField(null=True, index=True)
+    attempts = IntegerField(default=0)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
 class User(OwnedModel):
     """A person of the team, who signs in to the console."""
 
@@ -295,6 +330,8 @@ TABLES = (
     IdempotencyRecord,
     KnowledgeSource,
     KnowledgeChunk,
+    KnowledgeUpload,
+    IngestionJob,
     User,
     ConsoleSession,
     Invitation,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import uuid
 from collections.abc import Callable
 
 from peewee import CharField, DateTimeField, PostgresqlDatabase, SqliteDatabase
@@ -9,7 +12,19 @@ from playhouse.migrate import SchemaMigrator, migrate
 
 from .db import db, write_transaction
 from .knowledge import fulltext
-from .models import TABLES, ConsoleSession, Invitation, Message, SchemaVersion, User
+from .models import (
+    TABLES,
+    ConsoleSession,
+    IngestionJob,
+    Invitation,
+    KnowledgeSource,
+    KnowledgeUpload,
+    Message,
+    SchemaVersion,
+    User,
+)
+
+log = logging.getLogger(__name__)
 
 
 def _add_false_flag(tables: tuple[str, ...], column: str) -> None:
@@ -69,11 +84,36 @@ def _console() -> None:
     db.create_tables([Invitation], safe=True)
 
 
+def _shared_queue(instance_path: str) -> None:
+    """Version 5: several processes share ingestion. Uploaded files move from the instance
+    folder into the database (new table), where any process can read them; every source
+    still `processing` gets a job in the shared queue (new table), to be run again in full.
+    The moved files are deleted once this has been committed (`remove_moved_uploads`)."""
+    folder = os.path.join(instance_path, "uploads")
+    files = KnowledgeSource.select(KnowledgeSource.id).where(KnowledgeSource.type == "file")
+    for source in files:
+        path = os.path.join(folder, source.id.hex)
+        if os.path.isfile(path):
+            with open(path, "rb") as handle:
+                KnowledgeUpload.create(source=source.id, data=handle.read())
+    processing = KnowledgeSource.select(KnowledgeSource.id).where(
+        KnowledgeSource.status == "processing"
+    )
+    for source in processing:
+        IngestionJob.create(source=source.id, full=True)
+
+
 # Migration N takes a database at version N-1 to version N. Version 1 is the first release:
 # its tables are created from the models, so it needs no step of its own. New tables are
-# created from the models too, before the migrations run.
-MIGRATIONS: dict[int, Callable[[], None]] = {2: _answers, 3: _people, 4: _console}
-CURRENT_VERSION = 4
+# created from the models too, before the migrations run. Each step is given the instance
+# folder, for what an earlier release kept there.
+MIGRATIONS: dict[int, Callable[[str], None]] = {
+    2: lambda _: _answers(),
+    3: lambda _: _people(),
+    4: lambda _: _console(),
+    5: _shared_queue,
+}
+CURRENT_VERSION = 5
 
 
 # Any constant both processes agree on: the key of PostgreSQL's advisory lock that one
@@ -81,12 +121,18 @@ CURRENT_VERSION = 4
 MIGRATION_LOCK_KEY = 0x636F6D70616E696E  # "companin"
 
 
-def ensure_schema() -> int:
+def ensure_schema(instance_path: str) -> int:
     """Create missing tables and apply pending migrations; return the schema version.
 
     One process at a time, in one transaction: SQLite's write lock, taken up front, or on
     PostgreSQL (where DDL is transactional too) an advisory lock. A second process starting
     at the same moment waits, then finds the schema done."""
+    version = _migrate(instance_path)
+    remove_moved_uploads(instance_path)
+    return version
+
+
+def _migrate(instance_path: str) -> int:
     with db.connection_context(), write_transaction():
         if isinstance(db.obj, PostgresqlDatabase):
             db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
@@ -103,7 +149,29 @@ def ensure_schema() -> int:
             SchemaVersion.create(version=CURRENT_VERSION)
             return CURRENT_VERSION
         for version in range(row.version + 1, CURRENT_VERSION + 1):
-            MIGRATIONS[version]()
+            MIGRATIONS[version](instance_path)
             row.version = version
             row.save()
         return row.version
+
+
+def remove_moved_uploads(instance_path: str) -> None:
+    """Delete the upload files of before version 5 that are safely in the database now
+    (or whose source is gone), then their folder once empty."""
+    folder = os.path.join(instance_path, "uploads")
+    if not os.path.isdir(folder):
+        return
+    with db.connection_context():
+        for name in os.listdir(folder):
+            try:
+                source_id = uuid.UUID(hex=name)
+            except ValueError:
+                continue  # not one of ours
+            moved = KnowledgeUpload.select().where(KnowledgeUpload.source == source_id).exists()
+            gone = not KnowledgeSource.select().where(KnowledgeSource.id == source_id).exists()
+            if moved or gone:
+                os.remove(os.path.join(folder, name))
+    if not os.listdir(folder):
+        os.rmdir(folder)
+    else:
+        log.warning("%s holds files that are not Companin's uploads; left there", folder)

@@ -18,6 +18,7 @@ import requests
 from fake_llm import FakeLLM
 
 from companin import create_app
+from companin.db import db
 from companin.services.organizations import create_organization
 
 
@@ -58,8 +59,9 @@ def client(app):
 
 
 def new_org(app, name: str = "Acme") -> Org:
-    """An organization of `app`, created through the same service the CLI uses."""
-    with app.app_context():
+    """An organization of `app`, created through the same service the CLI uses (on a
+    connection closed afterwards, as a request's is)."""
+    with app.app_context(), db.connection_context():
         credentials = create_organization(name)
     return Org(credentials.organization_id, credentials.client_id, credentials.client_secret)
 

@@ -9,6 +9,8 @@ library only.
         litellm.completion(model="openai/test-model", api_base=fake.base_url,
                            api_key="sk-test-not-real", messages=[...], max_retries=0)
         fake.requests      # the JSON bodies received on chat completions, in order
+        fake.embedded      # every text received on embeddings, in order
+        release = fake.hold_embeddings("marker")  # such requests wait until release.set()
         fake.disconnects   # streams whose client went away before the end
 
 Streams are sent with `Transfer-Encoding: chunked` and `Connection: close`, one SSE event
@@ -249,6 +251,8 @@ class _Handler(BaseHTTPRequestHandler):
             isinstance(inputs, list) and inputs and isinstance(inputs[0], int)
         ):
             inputs = [inputs]
+        if not self.server.fake._pass_hold(inputs):
+            return  # the fake stopped while this request was held
         data = [
             {"object": "embedding", "index": i, "embedding": _embedding(value)}
             for i, value in enumerate(inputs)
@@ -417,6 +421,9 @@ class FakeLLM:
     def __init__(self) -> None:
         self.default = Reply()
         self.requests: list[dict] = []
+        self.embedded: list[str] = []
+        self.held = threading.Event()  # set once a request met a hold
+        self._holds: dict[str, threading.Event] = {}
         self.disconnects = 0
         self._lock = threading.Lock()
         self._queue: deque[Reply] = deque()
@@ -434,6 +441,15 @@ class FakeLLM:
         with self._lock:
             self._queue.extend(replies)
         return self
+
+    def hold_embeddings(self, marker: str) -> threading.Event:
+        """Keep each embeddings request with an input containing `marker` waiting (`held` is
+        set when one arrives) until the returned event is set. What a held request carried
+        is counted in `embedded` only once it is let through."""
+        release = threading.Event()
+        with self._lock:
+            self._holds[marker] = release
+        return release
 
     @property
     def port(self) -> int:
@@ -487,6 +503,20 @@ class FakeLLM:
     def _record(self, body: dict) -> None:
         with self._lock:
             self.requests.append(body)
+
+    def _pass_hold(self, inputs: list) -> bool:
+        """Wait out any hold on these inputs, then count them; False if stopped meanwhile."""
+        texts = [value for value in inputs if isinstance(value, str)]
+        with self._lock:
+            holds = [e for m, e in self._holds.items() if any(m in t for t in texts)]
+        for release in holds:
+            self.held.set()
+            while not release.wait(0.05):
+                if self._stop_event.is_set():
+                    return False
+        with self._lock:
+            self.embedded.extend(texts)
+        return True
 
     def _next_reply(self) -> Reply:
         with self._lock:

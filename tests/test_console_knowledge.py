@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from conftest import console_sign_in, new_org
@@ -25,6 +24,8 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from companin import create_app
+from companin.db import db
+from companin.models import KnowledgeUpload
 from companin.services.people import create_user
 
 PASSWORD = "a long enough password"
@@ -180,8 +181,9 @@ def settle(browser, source_id: str) -> dict:
 
 
 def uploads_kept(app) -> set[str]:
-    folder = Path(app.instance_path, "uploads")
-    return {p.name for p in folder.iterdir()} if folder.exists() else set()
+    """The sources whose file's bytes the database keeps."""
+    with db.connection_context():
+        return {str(row.source_id) for row in KnowledgeUpload.select(KnowledgeUpload.source)}
 
 
 @pytest.fixture

@@ -163,8 +163,8 @@ def assert_readable_error(app, message) -> None:
 
 
 def uploads(app) -> set[str]:
-    folder = Path(app.instance_path, "uploads")
-    return {p.name for p in folder.iterdir()} if folder.exists() else set()
+    """The sources whose file's bytes the database keeps."""
+    return {row[0] for row in sql(app, "SELECT source_id FROM knowledge_upload")}
 
 
 def sql(app, query: str, *params) -> list[tuple]:
@@ -687,8 +687,7 @@ def test_delete_removes_a_file_and_a_pair_from_everywhere(client, app, org):
     assert fts_rows(app, file_chunks) == 2 and fts_rows(app, qa_chunks) == 1
     # A file chunk has one vector; a pair has two (its text, and its question alone).
     assert vector_count(app, org) == 2 + 2 + 2
-    upload_file = Path(app.instance_path, "uploads", uuid.UUID(file_id).hex)
-    assert upload_file.exists()
+    assert uuid.UUID(file_id).hex in uploads(app)
 
     for source_id, chunks, vectors_left in [(file_id, file_chunks, 4), (qa_id, qa_chunks, 2)]:
         response = client.delete(f"{API}/knowledge/sources/{source_id}", headers=org.headers)
@@ -704,7 +703,7 @@ def test_delete_removes_a_file_and_a_pair_from_everywhere(client, app, org):
         assert chunk_ids(app, source_id) == []
         assert fts_rows(app, chunks) == 0
         assert vector_count(app, org) == vectors_left
-    assert not upload_file.exists()
+    assert uuid.UUID(file_id).hex not in uploads(app)
     assert_envelope(client.get(f"{API}/knowledge/qa/{qa_id}", headers=org.headers), 404)
     assert assert_envelope(client.get(f"{API}/knowledge/files/", headers=org.headers), 200) == []
 

@@ -1,15 +1,20 @@
-"""A database of an earlier release (schema version 1, 2 or 3) is upgraded in place at
-start-up: every row is kept and the new features work on it."""
+"""A database of an earlier release (schema version 1 to 4) is upgraded in place at
+start-up: every row is kept and the new features work on it. (tests/test_upgrade.py does
+the same from a whole instance made by the release of version 4.)"""
 
 from __future__ import annotations
 
+import io
 import sqlite3
+import time
+import uuid
 
 from conftest import assert_envelope, console_sign_in, new_org
 
 from companin import create_app
 from companin.schema import CURRENT_VERSION
 from companin.services.people import create_user
+from companin.state import state_of
 
 API = "/api/v1"
 # What version 2 added to the tables of version 1.
@@ -26,8 +31,22 @@ VERSION_3_TABLES = ("console_session", "user")
 VERSION_4_COLUMNS = ("taken_over_by", "last_message_at", "is_test")
 
 
+def as_version_4(database) -> None:
+    """Take a database back to the schema of the fourth release, keeping its rows: the
+    uploaded files go back to the instance folder, and the ingestion queue goes."""
+    uploads = database.parent / "uploads"
+    with sqlite3.connect(database) as connection:
+        for source_id, data in connection.execute("SELECT source_id, data FROM knowledge_upload"):
+            uploads.mkdir(exist_ok=True)
+            (uploads / uuid.UUID(source_id).hex).write_bytes(data)
+        connection.execute("DROP TABLE knowledge_upload")
+        connection.execute("DROP TABLE ingestion_job")
+        connection.execute("UPDATE schema_version SET version = 4")
+
+
 def as_version_3(database) -> None:
     """Take a database back to the schema of the third release, keeping its rows."""
+    as_version_4(database)
     with sqlite3.connect(database) as connection:
         connection.execute("DROP TABLE invitation")
         connection.execute('DROP INDEX "message_insights"')
@@ -183,7 +202,6 @@ def test_a_version_3_database_gets_take_over_and_invitations_and_keeps_every_row
 
     create_app(config)
 
-    assert CURRENT_VERSION == 4
     for table in ("session", "conversation"):
         assert set(VERSION_4_COLUMNS) <= columns(database, table)
     assert {"invitation", "message_insights"} <= tables(database)
@@ -193,3 +211,59 @@ def test_a_version_3_database_gets_take_over_and_invitations_and_keeps_every_row
     (added,) = [row[len(before[0]) :] for row in after]
     assert added[:2] == (0, None)
     assert added[2].replace(" ", "T").startswith(reply["created_at"][:19])
+
+
+def test_a_version_4_database_moves_its_uploads_into_the_database_and_queues_what_was_unfinished(
+    tmp_path,
+):
+    config = {"INSTANCE_PATH": str(tmp_path / "instance"), "TESTING": True}
+    app = create_app(config)
+    client = app.test_client()
+    org = new_org(app, "Files Ltd")
+    texts = {
+        "done.txt": b"Our warehouse in Ghent ships parcels every weekday before noon.",
+        "interrupted.txt": b"The lighthouse keeper opens the lantern room with the code azure.",
+    }
+    ids = {}
+    for name, data in texts.items():
+        response = client.post(
+            f"{API}/knowledge/files/", data={"file": (io.BytesIO(data), name)}, headers=org.headers
+        )
+        ids[name] = assert_envelope(response, 201)["id"]
+    for source_id in ids.values():
+        wait_until_settled(client, org, source_id)
+    database = tmp_path / "instance" / "companin.db"
+    as_version_4(database)
+    with sqlite3.connect(database) as connection:  # the release-4 server died mid-ingest
+        connection.execute(
+            "UPDATE knowledge_source SET status = 'processing', chunk_count = 0 WHERE id = ?",
+            (uuid.UUID(ids["interrupted.txt"]).hex,),
+        )
+    assert len(list((tmp_path / "instance" / "uploads").iterdir())) == 2
+
+    upgraded = create_app(config)
+
+    assert not (tmp_path / "instance" / "uploads").exists()
+    with sqlite3.connect(database) as connection:
+        kept = dict(connection.execute("SELECT source_id, data FROM knowledge_upload"))
+        queued = connection.execute("SELECT source_id, full FROM ingestion_job").fetchall()
+    assert {uuid.UUID(k): bytes(v) for k, v in kept.items()} == {
+        uuid.UUID(ids[name]): data for name, data in texts.items()
+    }
+    assert queued == [(uuid.UUID(ids["interrupted.txt"]).hex, 1)]
+    # A server on the upgraded instance finishes it from the bytes now in the database.
+    state_of(upgraded).ingestion.start()
+    finished = wait_until_settled(upgraded.test_client(), org, ids["interrupted.txt"])
+    assert finished["status"] == "ready" and finished["chunk_count"] == 1
+
+
+def wait_until_settled(client, org, source_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        source = assert_envelope(
+            client.get(f"{API}/knowledge/sources/{source_id}", headers=org.headers), 200
+        )
+        if source["status"] != "processing":
+            return source
+        assert time.monotonic() < deadline, source
+        time.sleep(0.05)

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from conftest import assert_envelope, console_sign_in
+from engines import fresh_postgres_database, needs_postgres
 
 from companin import create_app
 from companin.schema import CURRENT_VERSION
@@ -30,24 +31,15 @@ from companin.services.people import create_user
 
 psycopg = pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]'")
 
-SERVER_URL = os.environ.get("COMPANIN_TEST_POSTGRES_URL")
-pytestmark = pytest.mark.skipif(
-    not SERVER_URL,
-    reason="needs a PostgreSQL server: set COMPANIN_TEST_POSTGRES_URL (.ci/run starts one)",
-)
+pytestmark = needs_postgres
 API = "/api/v1"
 
 
 @pytest.fixture(scope="module")
 def database_url():
     """A fresh database on the test server for this module, dropped at the end."""
-    name = f"companin_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(SERVER_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(SERVER_URL)
-    yield urlunsplit(parts._replace(path=f"/{name}"))
-    with psycopg.connect(SERVER_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -251,11 +243,7 @@ def test_a_lost_database_gives_503_and_is_reached_again_when_back(database_url, 
 def test_two_processes_migrating_at_once_take_turns(tmp_path):
     """`companin migrate` twice at the same moment on an empty database: one creates the
     schema under the lock, the other waits and finds it done."""
-    name = f"companin_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(SERVER_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(SERVER_URL)._replace(path=f"/{name}"))
-    try:
+    with fresh_postgres_database() as url:
         runs = []
         for number in range(2):
             env = {
@@ -273,6 +261,3 @@ def test_two_processes_migrating_at_once_take_turns(tmp_path):
         with psycopg.connect(url) as connection:
             rows = connection.execute("SELECT version FROM schema_version").fetchall()
         assert rows == [(CURRENT_VERSION,)]
-    finally:
-        with psycopg.connect(SERVER_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -36,7 +36,7 @@ def ingest_file(principal: Principal, path: str, ingestion: Ingestion) -> Knowle
         data = handle.read()
     name = os.path.basename(path)
     try:
-        source = store_file(principal, {"title": name}, name, data, ingestion)
+        source = store_file(principal, {"title": name}, name, data, ingestion.hold)
     except CompaninError as error:
         return KnowledgeSource(status="failed", error=str(error.description), title=name)
     ingestion.run(source.id)

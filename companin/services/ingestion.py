@@ -1,18 +1,19 @@
 """Turning a source into indexed chunks, off the request thread.
 
-One worker thread per process takes sources in turn (the embedder already uses both
-cores). A source is `processing` until its chunks are in place, then `ready` or
-`failed`. Whatever a crash interrupts is still `processing` at the next start and is
-simply run again: indexing replaces a source's chunks wholesale, so a half-done run
-leaves nothing behind once it is redone.
+Sources wait in the database's job queue (services/jobs.py), which every process shares.
+Each process has one worker thread that claims jobs in turn (the embedder already uses
+both cores): at once when this process queued one, and every `INGEST_POLL_S` for those
+another process queued. A source is `processing` until its chunks are in place, then
+`ready` or `failed`. Whatever a crash interrupts is claimed again, by this process when it
+starts again or by another one, and run again in full: indexing replaces a source's chunks
+wholesale, so a half-done run leaves nothing behind once it is redone.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import threading
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..db import db, write_transaction
@@ -24,14 +25,14 @@ from ..knowledge.documents import DocumentError
 from ..knowledge.fetcher import FetchedPage, FetchError, content_hash, fetch
 from ..knowledge.index import IndexedChunk, KnowledgeIndex
 from ..llm.errors import ProviderError
-from ..models import KnowledgeChunk, KnowledgeSource, utcnow
+from ..models import KnowledgeChunk, KnowledgeSource, KnowledgeUpload, utcnow
+from . import jobs
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class IngestionSettings:
-    uploads_path: str
     parse_timeout_s: float
     parse_memory_bytes: int
     max_pages: int
@@ -39,46 +40,132 @@ class IngestionSettings:
     fetch_timeout_s: float
     fetch_max_bytes: int
     allow_private_urls: bool
+    lease_s: float
+    poll_s: float
 
 
 class Ingestion:
-    """Runs ingestion jobs for one app; `submit` returns at once."""
+    """Runs ingestion jobs for one app: the services queue them, `wake` sets them going."""
 
     def __init__(self, index: KnowledgeIndex, settings: IngestionSettings) -> None:
         self.index = index
         self.settings = settings
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
+        self.owner = jobs.process_name()
+        self._polling = False
+        self._warm_up_first = False
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._worker: threading.Thread | None = None
 
     # --- the queue --------------------------------------------------------------------
 
-    def submit(self, source_id: uuid.UUID, full: bool = False) -> Future:
-        """Queue a source. `full`: index everything again, trusting nothing already indexed."""
-        return self._executor.submit(self._run_in_thread, source_id, full)
+    def queue(self, source_id: uuid.UUID, full: bool = False) -> None:
+        """Queue a source, in the caller's transaction; `wake` once it is committed.
+        `full`: index everything again, trusting nothing already indexed."""
+        jobs.enqueue(source_id, full=full)
 
-    def warm_up(self) -> Future:
-        """Load the embedder on the worker now, so that neither the first search nor the
-        first source waits for it. A failure is left to the first real use to report."""
-        return self._executor.submit(self.index.warm_up)
+    def hold(self, source_id: uuid.UUID) -> None:
+        """Queue a source as this process's job already, in the caller's transaction: the
+        caller indexes it now (`run`), and if this process dies first another takes it up."""
+        jobs.enqueue(source_id, owner=self.owner, lease_s=self.settings.lease_s)
 
-    def recover(self) -> int:
-        """Run again every source a previous process left `processing`."""
+    def wake(self) -> None:
+        """Have this process's worker look for jobs now (starting it if it is not running)."""
+        with self._lock:
+            self._wake.set()
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(
+                    target=self._work, args=(db.obj,), name="ingest", daemon=True
+                )
+                self._worker.start()
+
+    def start(self, warm_up: bool = False) -> int:
+        """Work for the whole life of the process (`companin serve`): also on the jobs other
+        processes queue, and on those of a process that died. `warm_up`: load the embedder
+        first, so that neither the first search nor the first source waits for it.
+        Returns how many jobs of a stopped process of this machine are taken up again."""
         with db.connection_context():
-            stuck = [
-                s.id for s in KnowledgeSource.select().where(KnowledgeSource.status == "processing")
-            ]
-        for source_id in stuck:
-            self.submit(source_id, full=True)
-        return len(stuck)
+            freed = jobs.free_jobs_of_dead_processes(self.owner)
+        self._polling, self._warm_up_first = True, warm_up
+        self.wake()
+        return freed
 
-    def _run_in_thread(self, source_id: uuid.UUID, full: bool) -> None:
-        with db.connection_context():
+    def _work(self, database) -> None:
+        """The worker: claim and run jobs until none is left (or, when polling, forever).
+        It serves the database it was started on; an app made later in the same process
+        (tests) has a worker of its own."""
+        if self._warm_up_first:
+            self._warm_up()
+        while db.obj is database:
+            job = self._next_job()
+            if job is not None:
+                self._run_job(job)
+                continue
+            with self._lock:
+                if not self._polling and not self._wake.is_set():
+                    self._worker = None
+                    return
+                self._wake.clear()
+            self._wake.wait(self.settings.poll_s)
+
+    def _warm_up(self) -> None:
+        try:
+            self.index.warm_up()
+        except Exception:  # noqa: BLE001 - the first real use reports it, with its cause
+            log.debug("embedder warm-up failed", exc_info=True)
+
+    def _next_job(self) -> jobs.Job | None:
+        try:
+            with db.connection_context():
+                jobs.free_jobs_of_dead_processes(self.owner)
+                if not jobs.any_waiting():
+                    return None
+                return jobs.claim(self.owner, self.settings.lease_s)
+        except Exception as error:  # noqa: BLE001 - a lost database: try again on the next poll
+            log.warning("cannot reach the ingestion queue: %s", type(error).__name__)
+            return None
+
+    def _run_job(self, job: jobs.Job) -> None:
+        """Run a claimed job, renewing its lease beside it until it is done."""
+        done = threading.Event()
+        keeper = threading.Thread(
+            target=self._keep_lease, args=(job.source_id, done), name="ingest-lease", daemon=True
+        )
+        keeper.start()
+        try:
+            with db.connection_context():
+                if job.attempts > jobs.MAX_ATTEMPTS:
+                    self._finish(
+                        job.source_id,
+                        status="failed",
+                        error=f"Processing stopped {job.attempts - 1} times; upload it again "
+                        "or check the server's log",
+                    )
+                else:
+                    self._run_logged(job.source_id, job.full)
+        except Exception as error:  # noqa: BLE001 - the job stays queued; its lease runs out
+            log.error("ingestion of %s stopped: %s", job.source_id, type(error).__name__)
+        finally:
+            done.set()
+            keeper.join()
+
+    def _keep_lease(self, source_id: uuid.UUID, done: threading.Event) -> None:
+        while not done.wait(self.settings.lease_s / 4):
             try:
-                self.run(source_id, full)
-            except ProviderError as error:  # recorded on the source by run()
-                log.warning("ingestion of %s failed: %s", source_id, error)
-            except Exception as error:  # noqa: BLE001 - a job must never kill the worker
-                log.error("ingestion of %s failed: %s", source_id, type(error).__name__)
-                _finish(source_id, status="failed", error="Internal error while processing")
+                with db.connection_context():
+                    if not jobs.renew(source_id, self.owner, self.settings.lease_s):
+                        return  # deleted, or another process's now: nothing left to keep
+            except Exception as error:  # noqa: BLE001 - try again; the lease has time left
+                log.warning("cannot renew the lease of %s: %s", source_id, type(error).__name__)
+
+    def _run_logged(self, source_id: uuid.UUID, full: bool) -> None:
+        try:
+            self.run(source_id, full)
+        except ProviderError as error:  # recorded on the source by run()
+            log.warning("ingestion of %s failed: %s", source_id, error)
+        except Exception as error:  # noqa: BLE001 - a job must never kill the worker
+            log.error("ingestion of %s failed: %s", source_id, type(error).__name__)
+            self._finish(source_id, status="failed", error="Internal error while processing")
 
     # --- one job ----------------------------------------------------------------------
 
@@ -101,7 +188,7 @@ class Ingestion:
         except ProviderError as error:
             if source.type == "url" and source.fetched_at is not None:
                 # A refresh: what was indexed before is still there and still searchable.
-                _finish(source.id, status="ready", error=f"Refresh failed: {error}")
+                self._finish(source.id, status="ready", error=f"Refresh failed: {error}")
             else:
                 self._fail(source, str(error))
             raise
@@ -122,21 +209,19 @@ class Ingestion:
             source, chunks, progress=lambda done: _progress(source, done), keep_pages=keep_pages
         )
         fields.setdefault("error", None)
-        _finish(
+        self._finish(
             source.id, status="ready", chunk_count=count, embedding_model=self.index.model, **fields
         )
 
     def _fail(self, source: KnowledgeSource, message: str) -> None:
         self.index.remove(source)
-        _finish(source.id, status="failed", error=message, chunk_count=0)
+        self._finish(source.id, status="failed", error=message, chunk_count=0)
 
     def _file_chunks(self, source: KnowledgeSource) -> list[IndexedChunk]:
-        path = upload_path(self.settings.uploads_path, source.id)
-        if not os.path.exists(path):
+        upload = KnowledgeUpload.get_or_none(KnowledgeUpload.source == source.id)
+        if upload is None:
             raise DocumentError("The uploaded file is missing; upload it again")
-        with open(path, "rb") as handle:
-            data = handle.read()
-        return self._document_chunks(data, source.file_type, source.filename)
+        return self._document_chunks(bytes(upload.data), source.file_type, source.filename)
 
     def _document_chunks(
         self, data: bytes, file_type: str | None, filename: str | None, **place
@@ -182,14 +267,14 @@ class Ingestion:
             )
         except (FetchError, DocumentError) as error:
             if refreshing:  # keep what was indexed; say the refresh failed
-                _finish(source.id, status="ready", error=f"Refresh failed: {error}")
+                self._finish(source.id, status="ready", error=f"Refresh failed: {error}")
             else:
                 self._fail(source, str(error))
             return
         hashes = {page.url: content_hash(page.body) for page in pages}
         overall = content_hash("\n".join(f"{u} {h}" for u, h in sorted(hashes.items())).encode())
         if refreshing and not full and overall == source.content_hash:
-            _finish(source.id, status="ready", error=None, fetched_at=utcnow())
+            self._finish(source.id, status="ready", error=None, fetched_at=utcnow())
             return
         # A page whose content hash we indexed before keeps its chunks and vectors. After an
         # interrupted run (`full`), nothing is trusted and everything is indexed again.
@@ -217,6 +302,20 @@ class Ingestion:
             page_count=len(pages),
             error=_skipped_note(skipped),
         )
+
+    def _finish(self, source_id: uuid.UUID, **fields) -> None:
+        """Record a run's result and end its job, in one transaction. Nothing is recorded
+        if another process holds the job now (this one's lease ran out): it runs the source
+        again and records its own result."""
+        if fields.get("status") in FINISHED_STATUSES:
+            fields.setdefault("progress", 1.0)
+        with write_transaction():
+            if not jobs.release(source_id, self.owner):
+                log.warning("ingestion of %s was taken up by another process", source_id)
+                return
+            KnowledgeSource.update(updated_at=utcnow(), **fields).where(
+                KnowledgeSource.id == source_id
+            ).execute()
 
     # --- a new embedding model ---------------------------------------------------------
 
@@ -271,21 +370,8 @@ def qa_chunks(source: KnowledgeSource) -> list[IndexedChunk]:
     return [IndexedChunk(text=text, title=source.question, probes=[source.question])]
 
 
-def upload_path(uploads_path: str, source_id: uuid.UUID) -> str:
-    return os.path.join(uploads_path, source_id.hex)
-
-
 def _progress(source: KnowledgeSource, done: float) -> None:
     with write_transaction():
         KnowledgeSource.update(progress=round(done, 3)).where(
             KnowledgeSource.id == source.id
-        ).execute()
-
-
-def _finish(source_id: uuid.UUID, **fields) -> None:
-    if fields.get("status") in FINISHED_STATUSES:
-        fields.setdefault("progress", 1.0)
-    with write_transaction():
-        KnowledgeSource.update(updated_at=utcnow(), **fields).where(
-            KnowledgeSource.id == source_id
         ).execute()

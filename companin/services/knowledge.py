@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from peewee import ModelSelect
@@ -16,8 +16,8 @@ from ..knowledge.documents import DocumentError
 from ..knowledge.fetcher import FetchError, check_url
 from ..knowledge.index import Passage
 from ..llm.errors import ProviderError
-from ..models import Assistant, KnowledgeSource
-from .ingestion import Ingestion, upload_path
+from ..models import Assistant, KnowledgeSource, KnowledgeUpload
+from .ingestion import Ingestion
 from .records import delete_row, get_owned, label, owned, update_row
 
 
@@ -50,10 +50,18 @@ def _check_assistants(org_id: uuid.UUID, assistant_ids: list[uuid.UUID]) -> list
     return sorted(str(a) for a in wanted)
 
 
-def _create(principal: Principal, **fields: Any) -> KnowledgeSource:
+def _create(
+    principal: Principal, job: Callable[[uuid.UUID], None], data: bytes | None = None, **fields: Any
+) -> KnowledgeSource:
+    """A new `processing` source, with its indexing job (`Ingestion.queue` or `.hold`) and
+    the file's bytes if it is one, all in one transaction: never one without the others."""
     fields["assistant_ids"] = _check_assistants(principal.org_id, fields.get("assistant_ids", []))
     with write_transaction():
-        return KnowledgeSource.create(organization=principal.org_id, **fields)
+        source = KnowledgeSource.create(organization=principal.org_id, **fields)
+        if data is not None:
+            KnowledgeUpload.create(source=source.id, data=data)
+        job(source.id)
+    return source
 
 
 def create_qa(
@@ -62,6 +70,7 @@ def create_qa(
     """Store and index a Q&A pair at once: it is small, and a customer may ask it next."""
     source = _create(
         principal,
+        ingestion.hold,
         type="qa",
         title=fields.get("title") or _title_from(fields["question"]),
         question=fields["question"],
@@ -109,9 +118,9 @@ def create_file(
     data: bytes,
     ingestion: Ingestion,
 ) -> KnowledgeSource:
-    """Keep the upload in the instance folder and index it in the background."""
-    source = store_file(principal, fields, filename, data, ingestion)
-    ingestion.submit(source.id)
+    """Keep the upload in the database and index it in the background."""
+    source = store_file(principal, fields, filename, data, ingestion.queue)
+    ingestion.wake()
     return source
 
 
@@ -120,9 +129,10 @@ def store_file(
     fields: dict[str, Any],
     filename: str,
     data: bytes,
-    ingestion: Ingestion,
+    job: Callable[[uuid.UUID], None],
 ) -> KnowledgeSource:
-    """A new `processing` file source with its bytes kept for (re-)processing.
+    """A new `processing` file source with its bytes kept for (re-)processing, and its
+    job (`Ingestion.queue` or `.hold`).
 
     The type is read from the content: a wrong or unknown one is a 422 at once.
     """
@@ -130,8 +140,10 @@ def store_file(
         file_type = parsers.detect_type(data, fields.get("file_type"), filename)
     except DocumentError as error:
         raise ValidationFailed("file", str(error)) from None
-    source = _create(
+    return _create(
         principal,
+        job,
+        data,
         type="file",
         title=fields.get("title") or _title_from(filename),
         file_type=file_type,
@@ -139,10 +151,6 @@ def store_file(
         size_bytes=len(data),
         assistant_ids=fields.get("assistant_ids", []),
     )
-    os.makedirs(ingestion.settings.uploads_path, exist_ok=True)
-    with open(upload_path(ingestion.settings.uploads_path, source.id), "wb") as handle:
-        handle.write(data)
-    return source
 
 
 def create_url(
@@ -155,13 +163,14 @@ def create_url(
         raise ValidationFailed("url", str(error)) from None
     source = _create(
         principal,
+        ingestion.queue,
         type="url",
         title=fields.get("title") or _title_from(fields["url"]),
         url=fields["url"],
         crawl=fields.get("crawl") or {"max_pages": 1, "same_domain": True},
         assistant_ids=fields.get("assistant_ids", []),
     )
-    ingestion.submit(source.id)
+    ingestion.wake()
     return source
 
 
@@ -176,9 +185,11 @@ def refresh_url(
             .where(KnowledgeSource.id == source.id, KnowledgeSource.status != "processing")
             .execute()
         )
+        if claimed:
+            ingestion.queue(source.id)
     if not claimed:
         raise Conflict("This source is being processed already")
-    ingestion.submit(source.id)
+    ingestion.wake()
     return KnowledgeSource.get_by_id(source.id)
 
 
@@ -201,15 +212,12 @@ def _change(
 def delete_source(
     principal: Principal, source_id: uuid.UUID, ingestion: Ingestion, type: str | None = None
 ) -> None:
-    """Remove the source, its upload and every chunk of it, from every index."""
+    """Remove the source, its upload, its job and every chunk of it, from every index."""
     source = get_source(principal, source_id, type=type)
     with write_transaction():
         ingestion.index.drop_rows(source)
-        source.delete_instance()
+        source.delete_instance()  # its upload and job go with it (ON DELETE CASCADE)
     ingestion.index.drop_vectors(source)
-    path = upload_path(ingestion.settings.uploads_path, source.id)
-    if os.path.exists(path):
-        os.remove(path)
 
 
 def search(principal: Principal, fields: dict[str, Any], ingestion: Ingestion) -> list[Passage]:
