@@ -109,6 +109,12 @@ def _configure_flask(app: Flask) -> None:
         RATELIMIT_STORAGE_URI=app.config["RATELIMIT_STORAGE_URI"],
         RATELIMIT_HEADERS_ENABLED=True,
         RATELIMIT_SWALLOW_ERRORS=False,
+        # A Redis that stops answering fails a request in seconds (a 503), never hangs it.
+        RATELIMIT_STORAGE_OPTIONS=(
+            {"socket_connect_timeout": 2, "socket_timeout": 2}
+            if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis", "rediss"))
+            else {}
+        ),
         API_TITLE="Companin API",
         API_VERSION="v1",
         OPENAPI_VERSION="3.0.3",

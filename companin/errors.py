@@ -9,6 +9,8 @@ from typing import Any
 
 from flask import Flask, g, jsonify
 from peewee import IntegrityError, InterfaceError, OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .llm.errors import ProviderError
@@ -152,6 +154,17 @@ def handle_database_error(error: OperationalError | InterfaceError):
     return handle_http_error(DATABASE_UNREACHABLE)
 
 
+RATE_LIMITS_UNREACHABLE = ServiceUnavailable(
+    "The rate-limit store (Redis) cannot be reached - try again shortly"
+)
+
+
+def handle_rate_limit_store_error(error: RedisConnectionError | RedisTimeoutError):
+    """Redis, where every process counts its requests, is down: 503 for what it counts,
+    until it is back (the client connects again by itself)."""
+    return handle_http_error(RATE_LIMITS_UNREACHABLE)
+
+
 def handle_unexpected(error: Exception):
     """Log an unexpected failure by request id, never show its internals."""
     return jsonify(error_body(error)), 500
@@ -178,5 +191,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(IntegrityError, handle_integrity_error)
     app.register_error_handler(OperationalError, handle_database_error)
     app.register_error_handler(InterfaceError, handle_database_error)
+    app.register_error_handler(RedisConnectionError, handle_rate_limit_store_error)
+    app.register_error_handler(RedisTimeoutError, handle_rate_limit_store_error)
     app.register_error_handler(InternalServerError, handle_unexpected)
     app.register_error_handler(Exception, handle_unexpected)

@@ -148,6 +148,7 @@ def test_healthz_reports_a_working_database(client):
     assert assert_envelope(client.get("/healthz"), 200) == {
         "database": "ok",
         "vector_store": "ok",
+        "rate_limits": "ok",
         "embedder": "all-MiniLM-L6-v2",
     }
 

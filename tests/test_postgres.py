@@ -9,9 +9,7 @@ run gets a database of its own, dropped afterwards.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -22,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from conftest import assert_envelope, console_sign_in
-from engines import fresh_postgres_database, needs_postgres
+from engines import Relay, fresh_postgres_database, needs_postgres
 
 from companin import create_app
 from companin.schema import CURRENT_VERSION
@@ -160,61 +158,9 @@ def test_the_console_reads_the_same_data(app, headers):
     assert "gnomes" in browser.get("/console/", query_string={"q": "gnomes"}).get_data(as_text=True)
 
 
-class Forwarder:
-    """A TCP relay between the app and PostgreSQL that a test can cut and restore: the
-    database as the app sees it goes away and comes back, the server itself untouched."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.open: list[socket.socket] = []
-        self._serve()
-
-    def _serve(self) -> None:
-        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return  # cut
-            upstream = socket.create_connection(self.target)
-            self.open += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for end in (source, sink):
-                with contextlib.suppress(OSError):
-                    end.shutdown(socket.SHUT_RDWR)
-
-    def cut(self) -> None:
-        with contextlib.suppress(OSError):  # wakes the accept() of the serving thread
-            self.listener.shutdown(socket.SHUT_RDWR)
-        self.listener.close()
-        for connection in self.open:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-            connection.close()
-        self.open.clear()
-
-    def restore(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", self.port))
-        self._serve()
-
-
 def test_a_lost_database_gives_503_and_is_reached_again_when_back(database_url, tmp_path):
     parts = urlsplit(database_url)
-    relay = Forwarder((parts.hostname, parts.port or 5432))
+    relay = Relay((parts.hostname, parts.port or 5432))
     through = urlunsplit(
         parts._replace(netloc=f"{parts.username}:{parts.password}@127.0.0.1:{relay.port}")
     )

@@ -1,6 +1,7 @@
 """Rate limits counted in Redis (COMPANIN_RATELIMIT_STORAGE_URI=redis://...): two
 `companin serve` processes on one database count one organization's requests against one
-limit, whichever process answers.
+limit, whichever process answers; a Redis that goes away gives a 503 that says so, and
+the count goes on once it is back.
 
 These tests need a Redis server named by COMPANIN_TEST_REDIS_URL (.ci/run starts Debian's
 redis-server with tools/start-redis).
@@ -9,10 +10,12 @@ redis-server with tools/start-redis).
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 import pytest
 import requests
-from conftest import companin_server
+from conftest import assert_envelope, companin_server, new_org
+from engines import Relay
 
 from companin import create_app
 from companin.services.organizations import create_organization
@@ -53,3 +56,41 @@ def test_two_processes_count_one_limit(tmp_path):
     )
     assert [r.status_code for r in answers[LIMIT:]] == [429, 429]  # on either process
     assert 0 < int(answers[-1].headers["Retry-After"]) <= 3600
+
+
+def test_a_lost_redis_gives_503_that_says_so_and_counting_resumes_when_it_is_back(tmp_path):
+    parts = urlsplit(SERVER_URL)
+    relay = Relay((parts.hostname, parts.port or 6379))
+    app = create_app(
+        {
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "TESTING": True,
+            "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{relay.port}{parts.path or '/0'}",
+            "RATE_LIMIT": "100/hour",
+        }
+    )
+    client = app.test_client()
+    org = new_org(app, "Relayed")
+    try:
+        before = client.get("/api/v1/assistants/", headers=org.headers)
+        assert_envelope(before, 200)
+        assert assert_envelope(client.get("/healthz"), 200)["rate_limits"] == "ok"
+
+        relay.cut()
+        down = client.get("/api/v1/assistants/", headers=org.headers)
+        assert_envelope(down, 503)
+        assert "rate-limit store (Redis) cannot be reached" in down.get_json()["detail"]
+        assert assert_envelope(client.get("/healthz"), 503)["rate_limits"] == "unavailable"
+        sign_in = client.post("/console/sign-in", data={"email": "a@example.com"})
+        assert sign_in.status_code == 503 and b"Redis" in sign_in.data
+
+        relay.restore()
+        after = client.get("/api/v1/assistants/", headers=org.headers)
+        assert_envelope(after, 200)
+        assert assert_envelope(client.get("/healthz"), 200)["rate_limits"] == "ok"
+    finally:
+        relay.cut()
+    # The same count as before the outage: nothing was reset or counted twice.
+    assert int(after.headers["X-RateLimit-Remaining"]) == int(
+        before.headers["X-RateLimit-Remaining"]
+    ) - 1

@@ -18,18 +18,29 @@ def _database() -> str:
         return "unavailable"
 
 
+def _rate_limits() -> str:
+    """Can the limit counters be reached? In memory always; in Redis only while it is up."""
+    try:
+        return "ok" if limiter.storage.check() else "unavailable"
+    except Exception:  # noqa: BLE001 - any failure means "not ok", and is reported as such
+        return "unavailable"
+
+
 @blp.get("/healthz")
 @limiter.exempt
 def healthz():
-    """Report the state of each part the service needs: database, vector store, embedder."""
+    """Report the state of each part the service needs: database, vector store, rate-limit
+    counters (memory, or the Redis every process shares), embedder."""
     index = app_state().ingestion.index
     embedder_problem = index.embedder_problem()
     parts = {
         "database": _database(),
         "vector_store": "ok" if index.vectors_available() else "unavailable",
+        "rate_limits": _rate_limits(),
         "embedder": "missing" if embedder_problem else index.model,
     }
-    healthy = parts["database"] == "ok" and parts["vector_store"] == "ok" and not embedder_problem
+    engines = ("database", "vector_store", "rate_limits")
+    healthy = all(parts[name] == "ok" for name in engines) and not embedder_problem
     code = 200 if healthy else 503
     detail = "Healthy" if healthy else "Unhealthy"
     if embedder_problem:

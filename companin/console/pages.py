@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from flask import Response, make_response, render_template, request
 from peewee import IntegrityError, InterfaceError, OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
 
 from ..auth import is_console_path
 from ..errors import (
     DATABASE_UNREACHABLE,
+    RATE_LIMITS_UNREACHABLE,
     RACE_LOST,
     ServiceUnavailable,
     database_unavailable,
@@ -67,6 +70,13 @@ def database_error_page(error: OperationalError | InterfaceError):
     if not database_unavailable(error):
         return unexpected_error_page(error)
     return http_error_page(DATABASE_UNREACHABLE)
+
+
+@blp.errorhandler(RedisConnectionError)
+@blp.errorhandler(RedisTimeoutError)
+def rate_limit_store_error_page(error: RedisConnectionError | RedisTimeoutError):
+    """Redis down, where sign-in attempts are counted: a 503 page that says so."""
+    return http_error_page(RATE_LIMITS_UNREACHABLE)
 
 
 @blp.errorhandler(InternalServerError)
