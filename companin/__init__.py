@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import access_log, config, console, cors, db, errors, request_id, web
 from .api import register_api
+from .api.parser import refuse_nul_in_query_and_form
 from .auth import authenticate
 from .extensions import api, check_rate_limit_settings, keep_retry_after_for_429, limiter
 from .identity import load_signing_key
@@ -25,8 +26,10 @@ from .state import EXTENSION, AppState
 __all__ = ["create_app"]
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Build the application: settings, instance folder, database, extensions and routes."""
+def load_settings(test_config: dict[str, Any] | None = None) -> Flask:
+    """An app holding only its settings, nothing opened yet: the defaults, then
+    `instance/config.py`, the `COMPANIN_*` variables and `test_config`, each winning over
+    the one before. (`companin backup` reads them so, without migrating the database.)"""
     instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
         config.ENV_PREFIX + "INSTANCE_PATH"
     )
@@ -40,6 +43,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_pyfile("config.py", silent=True)
     app.config.update(config.from_environment())
     app.config.update(test_config or {})
+    return app
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the application: settings, instance folder, database, extensions and routes."""
+    app = load_settings(test_config)
     _configure_flask(app)
     check_rate_limit_settings(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
@@ -58,6 +67,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Order matters: preflights are answered before credentials are read, and credentials
     # before the rate limiter (registered by its init_app) so that it counts per organization.
     cors.init_app(app)
+    app.before_request(refuse_nul_in_query_and_form)
     app.before_request(authenticate)
     app.after_request(keep_retry_after_for_429)  # after_request hooks run last-registered first
     limiter.init_app(app)

@@ -9,6 +9,7 @@ from dataclasses import asdict
 
 import click
 
+from . import backup as backups
 from . import create_app
 from .config import SettingsError, upload_body_limit
 from .enums import USER_ROLES
@@ -204,6 +205,42 @@ def serve(host: str, port: int, threads: int) -> None:
     if app.config["LLM_MODEL"].strip():
         provider.import_in_background()
     server.run()
+
+
+@main.command()
+@click.argument("path", type=click.Path(file_okay=False))
+def backup(path: str) -> None:
+    """Copy the database and the knowledge's vectors, consistent with each other, into PATH
+    (a new or empty folder). `companin serve` may go on: its writes wait for the copy.
+
+    For the embedded default (SQLite and Chroma in the instance folder); with PostgreSQL
+    or a Chroma server it stops and names their own tools.
+    """
+    try:
+        made = backups.back_up(path)
+    except backups.Refused as refused:
+        click.echo(f"Error: {refused}", err=True)
+        raise SystemExit(2) from None
+    click.echo("\n".join(made.lines()))
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+def restore(path: str) -> None:
+    """Replace the instance's data with the backup in PATH. Stop `companin serve` first.
+
+    What is there is moved to instance/before-restore-<UTC time>/, never deleted. A backup
+    of an older release is upgraded; then the knowledge's vectors are checked against the
+    database, and those missing are embedded again from the stored chunks.
+    """
+    try:
+        restored = backups.restore(path, _app)
+    except backups.Refused as refused:
+        click.echo(f"Error: {refused}", err=True)
+        raise SystemExit(2) from None
+    click.echo("\n".join(restored.lines()))
+    if not restored.complete:
+        raise SystemExit(1)
 
 
 def _waitress_body_cap(limit: int) -> int:

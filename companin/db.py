@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from flask import Flask
 from peewee import Database, DatabaseProxy, SqliteDatabase
 from playhouse.db_url import connect
+from playhouse.pool import PooledDatabase
 
 db = DatabaseProxy()
 
@@ -34,6 +35,12 @@ def open_database(url: str, busy_timeout_ms: int = 10000) -> Database:
             },
             timeout=busy_timeout_ms / 1000,
         )
+    if url.startswith(("postgres://", "postgresql://")):
+        # Pooled: a new PostgreSQL connection per request costs a TCP and SCRAM handshake.
+        # Each thread holds at most one, so the pool needs no cap; one left idle a minute
+        # is closed, and one that a lost server broke is dropped when it is handed back.
+        pooled = "postgresql+pool://" + url.split("://", 1)[1]
+        return connect(pooled, max_connections=None, stale_timeout=60)
     return connect(url)
 
 
@@ -44,7 +51,12 @@ def init_app(app: Flask) -> None:
     query, where it can be handled, not every request up front) and it is closed
     when the request ends.
     """
+    previous = db.obj
     db.initialize(open_database(database_url(app), app.config["DATABASE_BUSY_TIMEOUT_MS"]))
+    if isinstance(previous, PooledDatabase):
+        # An app made before in this process (tests make many) has no use for its pool now:
+        # the models speak to the new database.
+        previous.close_all()
 
     @app.teardown_request
     def _close(_exc: BaseException | None) -> None:

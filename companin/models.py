@@ -13,7 +13,7 @@ from peewee import (
     BooleanField,
     CharField,
     DateTimeField,
-    FloatField,
+    DoubleField,
     ForeignKeyField,
     IntegerField,
     Model,
@@ -27,6 +27,16 @@ from .db import db
 def utcnow() -> datetime:
     """Now, in naive UTC (what the database stores)."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def fit(field: CharField, text: str | None) -> str | None:
+    """`text` cut to the column's length, with an ellipsis where it was cut: for text we
+    derive (a title from a question, a heading, a file's name), never for what a client
+    sets and is told the limit of. (PostgreSQL refuses a longer value; SQLite would keep it.)"""
+    limit = field.max_length
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
 
 
 class JSONField(TextField):
@@ -80,7 +90,7 @@ class Assistant(OwnedModel):
     is_active = BooleanField(default=True)
     instructions = TextField(default="")
     model = CharField(max_length=200, null=True)
-    temperature = FloatField(default=0.2)
+    temperature = DoubleField(default=0.2)  # (FloatField is a 4-byte REAL on PostgreSQL)
     fallback_message = TextField(
         default="I'm not sure about that. Let me connect you with a member of our team."
     )
@@ -202,7 +212,7 @@ class KnowledgeSource(OwnedModel):
     title = CharField(max_length=500, null=True)
     status = CharField(max_length=16, default="processing", index=True)
     error = TextField(null=True)
-    progress = FloatField(default=0.0)
+    progress = DoubleField(default=0.0)
     chunk_count = IntegerField(default=0)
     assistant_ids = JSONField(default=list)  # empty: every assistant may use it
     content_hash = CharField(max_length=64, null=True)

@@ -88,6 +88,7 @@ def _shared_queue(instance_path: str) -> None:
     """Version 5: several processes share ingestion. Uploaded files move from the instance
     folder into the database (new table), where any process can read them; every source
     still `processing` gets a job in the shared queue (new table), to be run again in full.
+    On PostgreSQL, the two float columns become double precision, as SQLite's already are.
     The moved files are deleted once this has been committed (`remove_moved_uploads`)."""
     folder = os.path.join(instance_path, "uploads")
     files = KnowledgeSource.select(KnowledgeSource.id).where(KnowledgeSource.type == "file")
@@ -101,6 +102,11 @@ def _shared_queue(instance_path: str) -> None:
     )
     for source in processing:
         IngestionJob.create(source=source.id, full=True)
+    if isinstance(db.obj, PostgresqlDatabase):  # REAL held a temperature only to 7 digits
+        db.execute_sql('ALTER TABLE "assistant" ALTER COLUMN "temperature" TYPE double precision')
+        db.execute_sql(
+            'ALTER TABLE "knowledge_source" ALTER COLUMN "progress" TYPE double precision'
+        )
 
 
 # Migration N takes a database at version N-1 to version N. Version 1 is the first release:

@@ -15,11 +15,38 @@ from pathlib import Path
 
 import pytest
 import requests
+from engines import SCALED, ScaledEngines
 from fake_llm import FakeLLM
 
 from companin import create_app
 from companin.db import db
 from companin.services.organizations import create_organization
+
+# The scaled pass (COMPANIN_TEST_ENGINES=scaled, .ci/run's second run): set before any app
+# or process is made, so that all of them use the engines.
+SCALED_ENGINES = ScaledEngines(os.environ.get("PYTEST_XDIST_WORKER", "")) if SCALED else None
+
+
+def pytest_sessionfinish(session):
+    if SCALED_ENGINES is not None:
+        SCALED_ENGINES.drop()
+
+
+@pytest.fixture(autouse=True)
+def _empty_engines_after_the_test(request):
+    """On the scaled pass, each test starts from empty tables and counters, as it starts
+    from an empty instance folder on the first pass; a module marked `module_data` keeps
+    them for all its tests (its fixtures hold data they share)."""
+    yield
+    if SCALED_ENGINES is not None and not request.node.get_closest_marker("module_data"):
+        SCALED_ENGINES.empty()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _empty_engines_after_the_module():
+    yield
+    if SCALED_ENGINES is not None:
+        SCALED_ENGINES.empty()
 
 
 @dataclass

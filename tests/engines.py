@@ -99,3 +99,114 @@ class Relay:
     def restore(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", self.port))
         self._serve()
+
+
+# --- the second pass: the whole suite on PostgreSQL, a Chroma server and Redis ------------
+
+SCALED = os.environ.get("COMPANIN_TEST_ENGINES", "embedded") == "scaled"
+
+
+def embedded_only(reason: str) -> pytest.MarkDecorator:
+    """Skip on the scaled pass, saying why the test cannot apply to those engines."""
+    return pytest.mark.skipif(SCALED, reason=f"embedded engines only: {reason}")
+
+
+first_pass_only = embedded_only(
+    "starts engines of its own, and ran in the first pass (COMPANIN_TEST_*_URL)"
+)
+
+
+class ScaledEngines:
+    """One xdist worker's share of the engines on the scaled pass: a database of its own,
+    a Redis database number of its own (rate-limit counters), the shared Chroma server
+    (every organization has its own collections there). Every app and every `companin`
+    process the tests start reads them from the environment; each test starts from empty
+    tables and counters, as it starts from an empty instance folder on the first pass."""
+
+    def __init__(self, worker: str) -> None:
+        import psycopg
+
+        number = int(worker.removeprefix("gw") or 0) if worker.startswith("gw") else 0
+        self.name = f"companin_test_pass_{number}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{self.name}"')
+        self.database_url = urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{self.name}"))
+        redis = urlsplit(REDIS_URL)
+        self.redis_url = urlunsplit(redis._replace(path=f"/{1 + number % 15}"))
+        os.environ.update(
+            COMPANIN_DATABASE_URL=self.database_url,
+            COMPANIN_CHROMA_URL=CHROMA_URL,
+            COMPANIN_RATELIMIT_STORAGE_URI=self.redis_url,
+        )
+
+    def empty(self) -> None:
+        """Empty every table but the schema's version, and the rate-limit counters."""
+        import psycopg
+        import redis
+
+        with psycopg.connect(self.database_url, autocommit=True) as connection:
+            tables = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'schema_version'"
+                )
+            ]
+            if tables:
+                names = ", ".join(f'"{t}"' for t in tables)
+                connection.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        with redis.Redis.from_url(self.redis_url) as counters:
+            counters.flushdb()
+
+    def drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+# --- the record, read as an operator reads it, on either pass -----------------------------
+
+# The full-text index's table and the column naming each chunk in it.
+FULLTEXT_ROWS = (
+    ("knowledge_chunk_search", "chunk_id") if SCALED else ("knowledge_chunk_fts", "rowid")
+)
+
+
+def read_database(instance_path, query: str, *params) -> list[tuple]:
+    """Rows of the database the instance's app uses, read directly (`?` placeholders): its
+    SQLite file on the first pass, PostgreSQL on the scaled one. Ids come back as the hex
+    strings SQLite stores, on both."""
+    return _run_sql(instance_path, query, params)
+
+
+def write_database(instance_path, query: str, *params) -> None:
+    """Change the instance's database directly, as an operator (or an older release) would."""
+    _run_sql(instance_path, query, params)
+
+
+def _run_sql(instance_path, query: str, params) -> list[tuple]:
+    if not SCALED:
+        import sqlite3
+
+        connection = sqlite3.connect(os.path.join(str(instance_path), "companin.db"))
+        try:
+            with connection:  # commits
+                return connection.execute(query, params).fetchall()
+        finally:
+            connection.close()
+    import psycopg
+
+    with psycopg.connect(os.environ["COMPANIN_DATABASE_URL"]) as connection:  # commits
+        cursor = connection.execute(query.replace("?", "%s"), params)
+        rows = cursor.fetchall() if cursor.description else []
+    return [tuple(v.hex if isinstance(v, uuid.UUID) else v for v in row) for row in rows]
+
+
+def instance_vectors(instance_path):
+    """The vector store the instance's app uses: its Chroma folder, or the Chroma server."""
+    from companin.knowledge.vectorstore import VectorStore
+
+    if SCALED:
+        return VectorStore(url=CHROMA_URL)
+    return VectorStore(path=os.path.join(str(instance_path), "chroma"))

@@ -7,6 +7,7 @@ for writes, lists the collection again to prove that no row was created or chang
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import uuid
@@ -464,6 +465,7 @@ ODD_STRINGS = [
     "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \U0010ffff",
     "line\u2028para\u2029next\u0085",
     "control \x01\x1b[31m\x7f",
+    "nul \x00 inside",  # refused: PostgreSQL cannot store it, so no backend takes it
     "quotes ' \" ` ; -- /* */",
 ]
 
@@ -558,3 +560,23 @@ def test_generated_request_ids_differ_per_request(client, org):
     ids = {client.get("/api/v1/assistants/", headers=org.headers).headers["X-Request-ID"]}
     ids |= {client.get("/api/v1/nope").headers["X-Request-ID"] for _ in range(3)}
     assert len(ids) == 4 and all(GENERATED_ID.match(i) for i in ids)
+
+
+def test_knowledge_at_the_length_limits_is_stored_on_every_backend(client, org):
+    """A question as long as allowed, and a file whose name is longer than a title may be:
+    the titles derived from them are cut to fit (PostgreSQL refuses a longer value)."""
+    question = "Where is the depot? " * 100  # 2,000 characters, the limit
+    pair = client.post(
+        "/api/v1/knowledge/qa/",
+        json={"question": question, "answer": "Ghent."},
+        headers=org.headers,
+    )
+    assert assert_envelope(pair, 201)["title"].endswith("…")
+    name = "manual-" + "x" * 600 + ".txt"
+    upload = client.post(
+        "/api/v1/knowledge/files/",
+        data={"file": (io.BytesIO(b"The depot is in Ghent."), name)},
+        headers=org.headers,
+    )
+    stored = assert_envelope(upload, 201)
+    assert len(stored["filename"]) == 500 and stored["filename"].endswith("…")

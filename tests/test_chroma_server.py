@@ -20,14 +20,12 @@ import pytest
 import requests
 from chromadb.config import Settings
 from conftest import assert_envelope, new_org
+from engines import CHROMA_URL, first_pass_only, needs_chroma
 
 from companin import create_app
 
-SERVER_URL = os.environ.get("COMPANIN_TEST_CHROMA_URL")
-pytestmark = pytest.mark.skipif(
-    not SERVER_URL,
-    reason="needs a Chroma server: set COMPANIN_TEST_CHROMA_URL (.ci/run starts `chroma run`)",
-)
+SERVER_URL = CHROMA_URL
+pytestmark = [needs_chroma, first_pass_only]
 API = "/api/v1"
 
 

@@ -18,6 +18,8 @@ from test_console_knowledge import add_qa, alert, make_team, post, text
 from companin import create_app
 from companin.models import Message, Session
 
+pytestmark = pytest.mark.module_data  # its fixtures hold data all its tests share
+
 ASSISTANTS = "/console/assistants"
 API = "/api/v1"
 FALLBACK = "Let me find a person who knows."

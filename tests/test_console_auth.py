@@ -10,13 +10,11 @@ from __future__ import annotations
 import base64
 import json
 import re
-import sqlite3
-from contextlib import closing
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from conftest import console_sign_in, new_org, run_cli
+from engines import read_database, write_database
 
 from companin import create_app
 from companin.console import console_requires
@@ -145,8 +143,7 @@ def test_create_user_prints_a_password_once_that_signs_in(tmp_path):
     bo = json.loads(as_json.stdout)
     assert set(bo) == {"email", "password"} and bo["email"] == "bo@example.com"
     # Only a scrypt hash is stored, never the password.
-    with closing(sqlite3.connect(Path(instance) / "companin.db")) as connection:
-        stored = dict(connection.execute('SELECT email, password_hash FROM "user"').fetchall())
+    stored = dict(read_database(instance, 'SELECT email, password_hash FROM "user"'))
     assert stored["ana@example.com"].startswith("scrypt$16384$8$1$")
     assert password not in stored["ana@example.com"]
 
@@ -177,8 +174,7 @@ def test_create_user_refuses_clearly(tmp_path):
         assert result.returncode != 0, args
         assert expected in result.stderr, result.stderr
         assert "Traceback" not in result.stderr and result.stdout == ""
-    with closing(sqlite3.connect(Path(instance) / "companin.db")) as connection:
-        assert connection.execute('SELECT count(*) FROM "user"').fetchone() == (1,)
+    assert read_database(instance, 'SELECT count(*) FROM "user"') == [(1,)]
 
 
 def test_init_demo_prints_a_console_sign_in_that_works(tmp_path):
@@ -203,8 +199,7 @@ def test_init_demo_adds_an_owner_to_a_demo_made_before_the_console(tmp_path):
     credentials = instance / "demo-credentials.json"
     older = {k: v for k, v in json.loads(credentials.read_text()).items() if "console" not in k}
     credentials.write_text(json.dumps(older))
-    with closing(sqlite3.connect(instance / "companin.db")) as connection, connection:
-        connection.execute('DELETE FROM "user"')
+    write_database(instance, 'DELETE FROM "user"')
 
     printed = labelled(run_cli(instance, "init", "--demo").stdout)
 

@@ -18,7 +18,7 @@ from console_site import WAIT_MS, browser, console_page, console_site
 
 # The fixtures this module uses, from console_site.
 __all__ = ["browser", "console_page", "console_site"]
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.module_data]
 
 expect = sync_api.expect
 # A made-up origin that chromium lets reach the server on loopback: a *.localhost page is a

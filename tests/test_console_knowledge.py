@@ -28,6 +28,8 @@ from companin.db import db
 from companin.models import KnowledgeUpload
 from companin.services.people import create_user
 
+pytestmark = pytest.mark.module_data  # its fixtures hold data all its tests share
+
 PASSWORD = "a long enough password"
 KNOWLEDGE = "/console/knowledge"
 MAX_UPLOAD = 64 * 1024

@@ -16,7 +16,7 @@ from console_site import browser, console_page, console_site
 
 # The fixtures this module uses, from console_site.
 __all__ = ["browser", "console_page", "console_site"]
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.module_data]
 
 expect = sync_api.expect
 INDEXED_MS = 60_000

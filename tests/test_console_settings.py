@@ -7,13 +7,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import sqlite3
-from contextlib import closing
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from conftest import assert_envelope, console_sign_in
+from engines import read_database
 from test_console_widgets import PASSWORD, Team, alert, form_token, notice, text
 
 from companin.errors import Conflict
@@ -223,9 +221,7 @@ def test_an_invitation_link_is_shown_once_and_only_its_hash_is_stored(app, team)
     assert (stored.email, stored.role) == ("new@acme.example", "admin")
     assert stored.token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert timedelta(days=6, hours=23) < stored.expires_at - utcnow() <= timedelta(days=7)
-    database = Path(app.instance_path) / "companin.db"
-    with closing(sqlite3.connect(database)) as connection:
-        dump = "\n".join(connection.iterdump())
+    dump = repr(read_database(app.instance_path, "SELECT * FROM invitation"))
     assert token not in dump
     # The settings page lists it as pending, without its link.
     page = text(team["admin"].get(SETTINGS))

@@ -11,7 +11,7 @@ import pytest
 from chromium import DESK, PHONE, PageWatch, save_screenshot, sync_api
 from console_site import WAIT_MS, browser, console_page, console_site
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.module_data]
 # The site's fixtures, which pytest finds by their names here.
 __all__ = ["browser", "console_page", "console_site"]
 

@@ -13,6 +13,7 @@ import sqlite3
 
 import pytest
 from conftest import assert_envelope, console_sign_in, new_org
+from engines import SCALED
 
 from companin import create_app
 from companin.services.people import create_user
@@ -39,6 +40,11 @@ def corrupt_database(app) -> None:
 @pytest.fixture
 def broken(app, client, org, assistant):
     """An app that served requests, then lost its database."""
+    if SCALED:
+        pytest.skip(
+            "embedded engines only: the database is broken by overwriting its SQLite file "
+            "(a lost PostgreSQL is tests/test_postgres.py's outage test)"
+        )
     assert_envelope(client.get("/api/v1/assistants/", headers=org.headers), 200)
     corrupt_database(app)
     return client
@@ -156,6 +162,8 @@ def test_healthz_reports_a_working_database(client):
 @pytest.fixture
 def impatient_app(tmp_path):
     """SQLite that waits only 0.1 s for a lock."""
+    if SCALED:
+        pytest.skip("embedded engines only: SQLite's write lock, held by another connection")
     return create_app(
         {
             "INSTANCE_PATH": str(tmp_path / "instance"),

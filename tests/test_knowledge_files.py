@@ -17,13 +17,12 @@ from __future__ import annotations
 import io
 import json
 import re
-import sqlite3
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from conftest import Org, assert_envelope, new_org
+from engines import FULLTEXT_ROWS, read_database
 from pypdf import PdfReader, PdfWriter
 from test_parsers import (
     PNG,
@@ -38,6 +37,8 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from companin import create_app
+
+pytestmark = pytest.mark.module_data  # its fixtures hold data all its tests share
 
 API = "/api/v1"
 MAX_UPLOAD = 4 * 1024 * 1024
@@ -168,12 +169,8 @@ def uploads(app) -> set[str]:
 
 
 def sql(app, query: str, *params) -> list[tuple]:
-    """Read the app's SQLite database directly, as an operator with sqlite3 would."""
-    connection = sqlite3.connect(Path(app.instance_path, "companin.db"))
-    try:
-        return connection.execute(query, params).fetchall()
-    finally:
-        connection.close()
+    """Read the app's database directly, as an operator would."""
+    return read_database(app.instance_path, query, *params)
 
 
 def chunk_ids(app, source_id: str) -> list[int]:
@@ -185,9 +182,8 @@ def fts_rows(app, ids: list[int]) -> int:
     if not ids:
         return 0
     marks = ",".join("?" * len(ids))
-    return sql(app, f"SELECT count(*) FROM knowledge_chunk_fts WHERE rowid IN ({marks})", *ids)[0][
-        0
-    ]
+    table, column = FULLTEXT_ROWS
+    return sql(app, f"SELECT count(*) FROM {table} WHERE {column} IN ({marks})", *ids)[0][0]
 
 
 def vector_count(app, org: Org) -> int:

@@ -2,8 +2,8 @@
 
 Everything runs as a user runs it: `companin serve` as a real process (killed with SIGKILL
 to simulate a crash), `companin ingest` and `companin reindex` as commands. The instance's
-SQLite (the record) and its Chroma folder (through Companin's own VectorStore) are read
-only once the processes that write them have stopped.
+database (the record) and its vectors (through Companin's own VectorStore) are read only
+once the processes that write them have stopped.
 """
 
 from __future__ import annotations
@@ -14,22 +14,21 @@ import json
 import random
 import re
 import signal
-import sqlite3
 import struct
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
 from conftest import Org, assert_envelope, companin_server, run_cli
+from engines import instance_vectors, read_database
 
 from companin import create_app
 from companin.knowledge.minilm import MODEL_NAME as MINILM
-from companin.knowledge.vectorstore import VectorStore
 
 # --- helpers ------------------------------------------------------------------------------
 
@@ -67,29 +66,26 @@ def wait_until_done(server, org: Org, source_id: str, timeout: float = 60) -> di
         time.sleep(0.1)
 
 
-def database(instance: Path) -> sqlite3.Connection:
-    return closing(sqlite3.connect(instance / "companin.db"))
-
-
 def source_row(instance: Path, source_id: str) -> tuple:
-    with database(instance) as connection:
-        return connection.execute(
-            "SELECT status, chunk_count, embedding_model FROM knowledge_source WHERE id = ?",
-            (uuid.UUID(source_id).hex,),
-        ).fetchone()
+    (row,) = read_database(
+        instance,
+        "SELECT status, chunk_count, embedding_model FROM knowledge_source WHERE id = ?",
+        uuid.UUID(source_id).hex,
+    )
+    return row
 
 
 def chunk_texts(instance: Path, source_id: str) -> list[str]:
-    with database(instance) as connection:
-        rows = connection.execute(
-            "SELECT text FROM knowledge_chunk WHERE source_id = ? ORDER BY ordinal",
-            (uuid.UUID(source_id).hex,),
-        ).fetchall()
+    rows = read_database(
+        instance,
+        "SELECT text FROM knowledge_chunk WHERE source_id = ? ORDER BY ordinal",
+        uuid.UUID(source_id).hex,
+    )
     return [text for (text,) in rows]
 
 
 def vector_count(instance: Path, org: Org, model: str) -> int:
-    return VectorStore(path=str(instance / "chroma")).count(uuid.UUID(org.organization_id), model)
+    return instance_vectors(instance).count(uuid.UUID(org.organization_id), model)
 
 
 WORDS = {
@@ -237,8 +233,7 @@ def test_ingest_command_refuses_an_unknown_organization(tmp_path):
     assert result.returncode != 0
     assert "Traceback" not in result.stdout + result.stderr
     assert "Error" in result.stderr
-    with database(instance) as connection:
-        assert connection.execute("SELECT count(*) FROM knowledge_source").fetchone() == (0,)
+    assert read_database(instance, "SELECT count(*) FROM knowledge_source") == [(0,)]
 
 
 # --- (c) `companin reindex` with another embedding model -------------------------------------

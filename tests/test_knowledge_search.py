@@ -24,6 +24,8 @@ from conftest import Org, assert_envelope, new_org
 
 from companin import create_app
 
+pytestmark = pytest.mark.module_data  # its fixtures hold data all its tests share
+
 API = "/api/v1"
 PASSAGE_FIELDS = {"source_id", "type", "title", "url", "page", "text", "score"}
 MODES = ("hybrid", "vector", "keyword")

@@ -10,23 +10,22 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from conftest import Org, assert_envelope
+from engines import instance_vectors, read_database
 from test_parsers import docx_file, text_pdf
 
 from companin import create_app
 from companin.knowledge.minilm import MODEL_NAME as MINILM
-from companin.knowledge.vectorstore import VectorStore
 from companin.services.organizations import create_organization
 
 # --- a real local web site ---------------------------------------------------------------
@@ -204,27 +203,24 @@ def search(client, org: Org, query: str, **fields) -> list[dict]:
 
 def stored_chunks(app, source_id: str) -> list[tuple[int, str, str]]:
     """(id, url, text) of the source's rows in the instance's SQLite, the record."""
-    path = Path(app.instance_path) / "companin.db"
-    with closing(sqlite3.connect(path)) as connection:
-        rows = connection.execute(
-            "SELECT id, url, text FROM knowledge_chunk WHERE source_id = ? ORDER BY id",
-            (source_id.replace("-", ""),),
-        ).fetchall()
-    return rows
+    return read_database(
+        app.instance_path,
+        "SELECT id, url, text FROM knowledge_chunk WHERE source_id = ? ORDER BY id",
+        source_id.replace("-", ""),
+    )
 
 
 def vector_count(app, org: Org) -> int:
     """The organization's vectors in the app's Chroma (a Q&A pair has two: answer, question)."""
-    vectors = VectorStore(path=str(Path(app.instance_path) / "chroma"))
-    return vectors.count(uuid.UUID(org.organization_id), MINILM)
+    return instance_vectors(app.instance_path).count(uuid.UUID(org.organization_id), MINILM)
 
 
 def stored_hash(app, source_id: str) -> str | None:
-    path = Path(app.instance_path) / "companin.db"
-    with closing(sqlite3.connect(path)) as connection:
-        (value,) = connection.execute(
-            "SELECT content_hash FROM knowledge_source WHERE id = ?", (source_id.replace("-", ""),)
-        ).fetchone()
+    ((value,),) = read_database(
+        app.instance_path,
+        "SELECT content_hash FROM knowledge_source WHERE id = ?",
+        source_id.replace("-", ""),
+    )
     return value
 
 

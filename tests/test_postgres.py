@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from conftest import assert_envelope, console_sign_in
-from engines import Relay, fresh_postgres_database, needs_postgres
+from engines import Relay, first_pass_only, fresh_postgres_database, needs_postgres
 
 from companin import create_app
 from companin.schema import CURRENT_VERSION
@@ -29,7 +29,7 @@ from companin.services.people import create_user
 
 psycopg = pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]'")
 
-pytestmark = needs_postgres
+pytestmark = [needs_postgres, first_pass_only]
 API = "/api/v1"
 
 

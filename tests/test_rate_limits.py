@@ -12,6 +12,7 @@ import sys
 
 import pytest
 from conftest import assert_envelope, bearer, widget_token
+from engines import embedded_only
 
 from companin import create_app
 
@@ -156,6 +157,7 @@ def test_healthz_is_not_limited(client, org):
     assert_counted(list_assistants(client, org), 200, ORG_LIMIT, ORG_LIMIT - 1)
 
 
+@embedded_only("the default it checks is what the scaled pass replaces with its Redis")
 def test_storage_defaults_to_memory(tmp_path):
     app = create_app({"INSTANCE_PATH": str(tmp_path / "instance"), "TESTING": True})
     assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"

@@ -9,21 +9,17 @@ redis-server with tools/start-redis).
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlsplit
 
-import pytest
 import requests
 from conftest import assert_envelope, companin_server, new_org
-from engines import Relay
+from engines import REDIS_URL, Relay, first_pass_only, needs_redis
 
 from companin import create_app
 from companin.services.organizations import create_organization
 
-SERVER_URL = os.environ.get("COMPANIN_TEST_REDIS_URL")
-pytestmark = pytest.mark.skipif(
-    not SERVER_URL, reason="needs a Redis server: set COMPANIN_TEST_REDIS_URL (.ci/run starts one)"
-)
+SERVER_URL = REDIS_URL
+pytestmark = [needs_redis, first_pass_only]
 LIMIT = 6
 
 
@@ -91,6 +87,7 @@ def test_a_lost_redis_gives_503_that_says_so_and_counting_resumes_when_it_is_bac
     finally:
         relay.cut()
     # The same count as before the outage: nothing was reset or counted twice.
-    assert int(after.headers["X-RateLimit-Remaining"]) == int(
-        before.headers["X-RateLimit-Remaining"]
-    ) - 1
+    assert (
+        int(after.headers["X-RateLimit-Remaining"])
+        == int(before.headers["X-RateLimit-Remaining"]) - 1
+    )

@@ -24,6 +24,7 @@ from conftest import Org, Server, companin_server, new_org
 from engines import (
     CHROMA_URL,
     REDIS_URL,
+    first_pass_only,
     fresh_postgres_database,
     needs_chroma,
     needs_postgres,
@@ -35,7 +36,7 @@ from companin.knowledge.vectorstore import VectorStore
 
 psycopg = pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]'")
 
-pytestmark = [needs_postgres, needs_redis, needs_chroma]
+pytestmark = [needs_postgres, needs_redis, needs_chroma, first_pass_only]
 API = "/api/v1"
 MODEL = "openai/fake-embed"
 LIMIT = 30

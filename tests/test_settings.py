@@ -8,19 +8,21 @@ is one SQLite file in the instance folder, safe for concurrent use and versioned
 from __future__ import annotations
 
 import re
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
 import jwt
 import pytest
 from conftest import Org, assert_envelope, bearer, widget_token
+from engines import embedded_only, read_database
 
 from companin import create_app
 from companin.config import SETTINGS
 from companin.schema import CURRENT_VERSION
 from companin.services.organizations import create_organization
 
+pytestmark = embedded_only(
+    "every test starts from a clean environment, whose engines are the defaults"
+)
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -61,9 +63,8 @@ def token_lifetime(client, org: Org) -> int:
 
 
 def db_query(instance: Path, sql: str) -> list[tuple]:
-    """Ask the database file directly, through a connection of our own."""
-    with closing(sqlite3.connect(instance / "companin.db")) as connection:
-        return connection.execute(sql).fetchall()
+    """Ask the database directly, through a connection of our own."""
+    return read_database(instance, sql)
 
 
 # --- where settings come from ------------------------------------------------------------

@@ -31,7 +31,7 @@ from companin.services import takeover
 from companin.services.organizations import create_organization
 from companin.services.people import create_user
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.module_data]
 
 API = "/api/v1"
 TOKEN_TTL_S = 5  # short, so that a test can outlive a token

@@ -12,8 +12,8 @@ from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAll
 from ..auth import is_console_path
 from ..errors import (
     DATABASE_UNREACHABLE,
-    RATE_LIMITS_UNREACHABLE,
     RACE_LOST,
+    RATE_LIMITS_UNREACHABLE,
     ServiceUnavailable,
     database_unavailable,
     error_body,

@@ -17,7 +17,7 @@ import numpy as np
 from ..db import write_transaction
 from ..enums import SEARCH_MODES
 from ..llm.errors import ProviderError
-from ..models import KnowledgeChunk, KnowledgeSource
+from ..models import KnowledgeChunk, KnowledgeSource, fit
 from . import fulltext
 from .embedder import Embedder
 from .retrieval import best_per_item, combine, keyword_depth
@@ -119,7 +119,7 @@ class KnowledgeIndex:
                     source=source,
                     ordinal=kept + ordinal,
                     text=chunk.text,
-                    title=chunk.title,
+                    title=fit(KnowledgeChunk.title, chunk.title),
                     page=chunk.page,
                     url=chunk.url,
                     page_hash=chunk.page_hash,

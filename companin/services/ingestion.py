@@ -102,11 +102,13 @@ class Ingestion:
                 self._run_job(job)
                 continue
             with self._lock:
-                if not self._polling and not self._wake.is_set():
+                woken = self._wake.is_set()  # a job queued since we looked: look again now
+                self._wake.clear()
+                if not woken and not self._polling:
                     self._worker = None
                     return
-                self._wake.clear()
-            self._wake.wait(self.settings.poll_s)
+            if not woken:
+                self._wake.wait(self.settings.poll_s)
 
     def _warm_up(self) -> None:
         try:
@@ -319,6 +321,11 @@ class Ingestion:
 
     # --- a new embedding model ---------------------------------------------------------
 
+    def reembed(self, source: KnowledgeSource) -> None:
+        """Embed the source again from its stored chunks, with the configured model: nothing
+        is fetched or parsed. (A new model, or vectors lost from a restored backup.)"""
+        self._index(source, qa_chunks(source) if source.type == "qa" else stored_chunks(source))
+
     def reindex(self, on_source=None) -> int:
         """Embed every indexed source again with the configured model, from its stored chunks,
         then drop the vectors of the models it replaces. Returns how many sources."""
@@ -328,8 +335,7 @@ class Ingestion:
         for source in sources:
             if source.embedding_model and source.embedding_model != model:
                 replaced.add((source.organization_id, source.embedding_model))
-            chunks = qa_chunks(source) if source.type == "qa" else stored_chunks(source)
-            self._index(source, chunks)
+            self.reembed(source)
             done += 1
             if on_source:
                 on_source(source)

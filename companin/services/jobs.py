@@ -132,21 +132,22 @@ def free_jobs_of_dead_processes(own_name: str) -> int:
     """Free at once the jobs held by processes of this machine that are gone (a crash, a
     `kill -9`), instead of waiting out their lease. Other machines' jobs wait for theirs:
     their pids mean nothing here."""
-    machine, own_pid, _ = own_name.split("#")
+    machine, own_pid, _ = own_name.rsplit("#", 2)
     held = IngestionJob.select(IngestionJob.source, IngestionJob.owner).where(
         IngestionJob.owner.startswith(machine + "#"), IngestionJob.lease_until >= utcnow()
     )
     freed = 0
-    for job in held:
-        pid = job.owner.split("#")[1]
-        if job.owner == own_name or (pid != own_pid and _alive(int(pid))):
+    for job in list(held):  # read first: writes follow on the same connection
+        owner_machine, pid, _ = job.owner.rsplit("#", 2)
+        if owner_machine != machine or job.owner == own_name:
             continue
-        with write_transaction():
-            freed += (
-                IngestionJob.update(lease_until=None)
-                .where(IngestionJob.source == job.source_id, IngestionJob.owner == job.owner)
-                .execute()
-            )
+        if pid == own_pid or not _alive(int(pid)):  # this pid's earlier process, or gone
+            with write_transaction():
+                freed += (
+                    IngestionJob.update(lease_until=None)
+                    .where(IngestionJob.source == job.source_id, IngestionJob.owner == job.owner)
+                    .execute()
+                )
     if freed:
         log.info("took up %d ingestion job(s) of a process that stopped", freed)
     return freed

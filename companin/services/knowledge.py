@@ -16,7 +16,7 @@ from ..knowledge.documents import DocumentError
 from ..knowledge.fetcher import FetchError, check_url
 from ..knowledge.index import Passage
 from ..llm.errors import ProviderError
-from ..models import Assistant, KnowledgeSource, KnowledgeUpload
+from ..models import Assistant, KnowledgeSource, KnowledgeUpload, fit
 from .ingestion import Ingestion
 from .records import delete_row, get_owned, label, owned, update_row
 
@@ -37,8 +37,7 @@ def get_source(
 
 def _title_from(text: str) -> str:
     """A default title from a question, a file name or a URL, within the title's length."""
-    limit = KnowledgeSource.title.max_length
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return fit(KnowledgeSource.title, text)
 
 
 def _check_assistants(org_id: uuid.UUID, assistant_ids: list[uuid.UUID]) -> list[str]:
@@ -147,7 +146,7 @@ def store_file(
         type="file",
         title=fields.get("title") or _title_from(filename),
         file_type=file_type,
-        filename=filename,
+        filename=fit(KnowledgeSource.filename, filename),
         size_bytes=len(data),
         assistant_ids=fields.get("assistant_ids", []),
     )

@@ -69,8 +69,22 @@ def parse(data: bytes, file_type: str, *, max_pages: int, max_chars: int) -> Par
         document = reader(text, max_chars=max_chars)
     else:
         raise UnsupportedFile(f"Unsupported file type {file_type!r}.")
+    document = _without_nul(document)
     if not any(section.text.strip() for section in document.sections):
         raise DocumentError(NO_TEXT)
+    return document
+
+
+def _without_nul(document: ParsedDocument) -> ParsedDocument:
+    """NUL characters out: a PDF's text layer may carry them, they mean nothing to a
+    reader, and PostgreSQL refuses text that holds one."""
+
+    def clean(text: str | None) -> str | None:
+        return text.replace("\x00", "") if text else text
+
+    for section in document.sections:
+        section.text, section.heading = clean(section.text), clean(section.heading)
+    document.title = clean(document.title)
     return document
 
 
