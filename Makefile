@@ -43,7 +43,7 @@ lint: install
 # Every benchmark present under bench/, one after the other (each wants both cores), each
 # writing bench/results/<name>.json. All run even if one fails; `make bench
 # BENCH_FLAGS=--strict` also fails when a goal is missed.
-BENCHMARKS := embedder retrieval_quality search_speed answer_quality answer_speed widget_speed console_speed
+BENCHMARKS := embedder retrieval_quality search_speed answer_quality answer_speed widget_speed console_speed capacity
 BENCH_FLAGS ?=
 
 bench: install

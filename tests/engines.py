@@ -111,6 +111,10 @@ def embedded_only(reason: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(SCALED, reason=f"embedded engines only: {reason}")
 
 
+# For modules that reach no engine at all (parsers, chunking, the embedder...): the scaled
+# pass would run them exactly as the first one did.
+no_engine_used = embedded_only("reaches no database, vector store or rate limit")
+
 first_pass_only = embedded_only(
     "starts engines of its own, and ran in the first pass (COMPANIN_TEST_*_URL)"
 )

@@ -13,10 +13,13 @@ import re
 from importlib.resources import files
 
 import pytest
+from engines import no_engine_used
 from tokenizers import Tokenizer
 
 from companin.knowledge.chunking import chunk_document
 from companin.knowledge.documents import ParsedDocument, Section
+
+pytestmark = no_engine_used
 
 # Support-centre prose with the things that inflate token counts: numbers, dates,
 # URLs, product codes, punctuation.

@@ -17,9 +17,12 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from engines import no_engine_used
 
 from companin.knowledge.crawler import crawl, normalize_url
 from companin.knowledge.fetcher import FetchError, UnsafeURL, fetch
+
+pytestmark = no_engine_used
 
 # path -> (status, content type, body, extra headers)
 Routes = dict[str, tuple[int, str, bytes, dict[str, str]]]

@@ -17,11 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from engines import no_engine_used
 
 from companin.knowledge.embedder import get_embedder
 from companin.knowledge.minilm import MiniLMEmbedder, _runs
 from companin.llm.embeddings import LiteLLMEmbedder
 from companin.llm.errors import ProviderUnavailable
+
+pytestmark = no_engine_used
 
 REFERENCE = json.loads(
     (Path(__file__).parent / "fixtures" / "minilm_reference.json").read_text("utf-8")

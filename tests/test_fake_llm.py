@@ -28,6 +28,7 @@ import threading
 import time
 
 import pytest
+from engines import no_engine_used
 from fake_llm import FakeLLM, Reply
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # before litellm is imported: no network
@@ -43,6 +44,7 @@ API_KEY = "sk-test-not-real"
 #   (stream_options={"include_usage": True}): litellm's model_response_utils walks dir(delta)
 #   and reads `model_fields` and `model_computed_fields` on the instance.
 pytestmark = [
+    no_engine_used,
     pytest.mark.filterwarnings(
         "ignore:Items? .* on TypedDict class .* using the .ReadOnly. qualifier"
         ":UserWarning:pydantic._internal._generate_schema"

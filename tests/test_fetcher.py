@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import requests
+from engines import no_engine_used
 
 from companin.knowledge.fetcher import (
     FetchError,
@@ -33,6 +34,8 @@ from companin.knowledge.fetcher import (
     content_hash,
     fetch,
 )
+
+pytestmark = no_engine_used
 
 Route = Callable[[BaseHTTPRequestHandler], None]
 

@@ -21,12 +21,15 @@ import zlib
 
 import docx
 import pytest
+from engines import no_engine_used
 from pypdf import PdfReader, PdfWriter
 
 from companin.knowledge.chunking import chunk_document
 from companin.knowledge.documents import DocumentError, UnsupportedFile
 from companin.knowledge.parsers import detect_type, parse, parse_isolated
 from companin.knowledge.parsers.html import extract_links
+
+pytestmark = no_engine_used
 
 LIMITS = {"max_pages": 2000, "max_chars": 5_000_000}
 # The child gets 5 s and 256 MB; the test allows 20 s for the whole round trip.
