@@ -27,6 +27,21 @@ from companin.services.organizations import create_organization
 SCALED_ENGINES = ScaledEngines(os.environ.get("PYTEST_XDIST_WORKER", "")) if SCALED else None
 
 
+def pytest_collection_modifyitems(items):
+    """The scaled pass leaves chromium out: the browser tests drive the console's and the
+    widget's pages, whose views and services the HTTP tests run on these engines too, and
+    CI's time allows one browser run, the first pass's."""
+    if SCALED_ENGINES is None:
+        return
+    skip = pytest.mark.skip(
+        reason="embedded engines only: chromium runs in the first pass; the HTTP tests cover "
+        "the same views and services on these engines"
+    )
+    for item in items:
+        if item.get_closest_marker("browser"):
+            item.add_marker(skip)
+
+
 def pytest_sessionfinish(session):
     if SCALED_ENGINES is not None:
         SCALED_ENGINES.drop()

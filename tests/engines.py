@@ -130,6 +130,22 @@ class ScaledEngines:
     def __init__(self, worker: str) -> None:
         import psycopg
 
+        missing = [
+            name
+            for name, url in (
+                ("COMPANIN_TEST_POSTGRES_URL", POSTGRES_URL),
+                ("COMPANIN_TEST_REDIS_URL", REDIS_URL),
+                ("COMPANIN_TEST_CHROMA_URL", CHROMA_URL),
+            )
+            if not url
+        ]
+        if missing:
+            raise pytest.UsageError(
+                "COMPANIN_TEST_ENGINES=scaled needs the engines: set "
+                + ", ".join(missing)
+                + " (tools/start-postgres, start-redis and start-chroma print them)"
+            )
+
         number = int(worker.removeprefix("gw") or 0) if worker.startswith("gw") else 0
         self.name = f"companin_test_pass_{number}_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:

@@ -3,7 +3,8 @@
 A collection per organization means no query can reach another organization's
 vectors, and is faster than a metadata filter (1.6 ms against 9-20 ms at 10,000
 chunks here). The model is part of the name, so vectors of two models never mix.
-This is the only module that imports chromadb.
+This is the only module that imports chromadb, and only when a store is first used: the
+import takes a second, which every `companin` command would otherwise pay.
 """
 
 from __future__ import annotations
@@ -13,16 +14,17 @@ import hashlib
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import chromadb
-import chromadb.errors
 import httpx
 import numpy as np
-from chromadb.config import Settings
 
 from ..errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    import chromadb
+    from chromadb.config import Settings
 
 UNREACHABLE = "The vector store (a Chroma server) cannot be reached - try again shortly"
 
@@ -33,6 +35,9 @@ _CLIENTS_LOCK = threading.Lock()
 def _client(path: str | None, url: str | None, token: str | None = None) -> chromadb.ClientAPI:
     """One client per process and place: Chroma's embedded client must not be opened twice.
     A server's client is made when the server first answers (its constructor calls it)."""
+    import chromadb
+    from chromadb.config import Settings
+
     key = url or f"file:{path}"
     with _CLIENTS_LOCK:
         if key not in _CLIENTS:
@@ -47,6 +52,8 @@ def _client(path: str | None, url: str | None, token: str | None = None) -> chro
 def _http_client(url: str, token: str | None, settings: Settings) -> chromadb.ClientAPI:
     """A client of the Chroma server at `url` (http or https; Chroma's port 8000 unless the
     URL names one), sending `token` as a bearer token when there is one."""
+    import chromadb
+
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not a Chroma server URL (http:// or https://): {url!r}")
@@ -133,9 +140,11 @@ class VectorStore:
 
     def _read(self, org_id: uuid.UUID, model: str, read: Callable[[Any], Any]) -> Any:
         """`read(collection)` with the kept handle, looked up again if it went stale."""
+        from chromadb.errors import NotFoundError
+
         try:
             return read(self._cached_collection(org_id, model))
-        except chromadb.errors.NotFoundError:
+        except NotFoundError:
             return read(self._cached_collection(org_id, model, fresh=True))
 
     @_reaching
@@ -181,11 +190,13 @@ class VectorStore:
     @_reaching
     def drop(self, org_id: uuid.UUID, model: str) -> None:
         """Forget every vector of the organization for `model` (after a re-index)."""
+        from chromadb.errors import NotFoundError
+
         digest = hashlib.sha256(model.encode()).hexdigest()[:12]
         self._handles.pop((org_id, model), None)
         try:
             self._client.delete_collection(f"org-{org_id.hex}-{digest}")
-        except (ValueError, chromadb.errors.NotFoundError):
+        except (ValueError, NotFoundError):
             pass
 
     def heartbeat(self) -> bool:

@@ -111,10 +111,12 @@ class Ingestion:
                 self._wake.wait(self.settings.poll_s)
 
     def _warm_up(self) -> None:
+        """The embedder loaded, and the vector store opened (chromadb imported)."""
         try:
             self.index.warm_up()
+            self.index.vectors_available()
         except Exception:  # noqa: BLE001 - the first real use reports it, with its cause
-            log.debug("embedder warm-up failed", exc_info=True)
+            log.debug("warm-up failed", exc_info=True)
 
     def _next_job(self) -> jobs.Job | None:
         try:
