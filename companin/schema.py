@@ -11,7 +11,7 @@ from peewee import CharField, DateTimeField, PostgresqlDatabase, SqliteDatabase
 from playhouse.migrate import SchemaMigrator, migrate
 
 from .db import db, write_transaction
-from .knowledge import fulltext
+from .knowledge import fulltext, pg_search
 from .models import (
     TABLES,
     ConsoleSession,
@@ -88,7 +88,8 @@ def _shared_queue(instance_path: str) -> None:
     """Version 5: several processes share ingestion. Uploaded files move from the instance
     folder into the database (new table), where any process can read them; every source
     still `processing` gets a job in the shared queue (new table), to be run again in full.
-    On PostgreSQL, the two float columns become double precision, as SQLite's already are.
+    On PostgreSQL, the two float columns become double precision, as SQLite's already are,
+    and keyword search's table gets each chunk's token count, for BM25.
     The moved files are deleted once this has been committed (`remove_moved_uploads`)."""
     folder = os.path.join(instance_path, "uploads")
     files = KnowledgeSource.select(KnowledgeSource.id).where(KnowledgeSource.type == "file")
@@ -107,6 +108,8 @@ def _shared_queue(instance_path: str) -> None:
         db.execute_sql(
             'ALTER TABLE "knowledge_source" ALTER COLUMN "progress" TYPE double precision'
         )
+        for statement in pg_search.ADD_TOKEN_COUNTS_SQL:  # keyword search ranks by BM25 now
+            db.execute_sql(statement)
 
 
 # Migration N takes a database at version N-1 to version N. Version 1 is the first release:

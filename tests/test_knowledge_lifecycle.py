@@ -25,7 +25,7 @@ from pathlib import Path
 
 import requests
 from conftest import Org, assert_envelope, companin_server, run_cli
-from engines import instance_vectors, read_database
+from engines import embedded_only, instance_vectors, read_database
 
 from companin import create_app
 from companin.knowledge.minilm import MODEL_NAME as MINILM
@@ -123,6 +123,10 @@ def manual(paragraphs: int, seed: int = 3) -> bytes:
 # --- (a) a crash while a file is processing -------------------------------------------------
 
 
+@embedded_only(
+    "on the engines, tests/test_scale_out.py kills the process holding a job and another "
+    "finishes it"
+)
 def test_a_source_left_processing_by_a_crash_is_finished_cleanly_after_restart(tmp_path):
     instance = tmp_path / "instance"
     crashed, clean = create_org(instance, "Crashed"), create_org(instance, "Clean")

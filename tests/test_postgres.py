@@ -207,3 +207,36 @@ def test_two_processes_migrating_at_once_take_turns(tmp_path):
         with psycopg.connect(url) as connection:
             rows = connection.execute("SELECT version FROM schema_version").fetchall()
         assert rows == [(CURRENT_VERSION,)]
+
+
+def test_a_version_4_database_gets_bm25_counts_and_double_precision(tmp_path):
+    """Release 4 ran on PostgreSQL with ts_rank and REAL columns: version 5 adds each
+    chunk's token count (for BM25), widens the floats, and its keyword search works."""
+    with fresh_postgres_database() as url:
+        config = {"INSTANCE_PATH": str(tmp_path / "i"), "TESTING": True, "DATABASE_URL": url}
+        app = create_app(config)
+        with app.app_context():
+            credentials = create_organization("Upgraded")
+        headers = {"X-API-Key": credentials.client_id, "X-API-Secret": credentials.client_secret}
+        pair = {"question": "Where is the depot?", "answer": "The depot is in Ghent by the canal."}
+        assert_envelope(
+            app.test_client().post(f"{API}/knowledge/qa/", json=pair, headers=headers), 201
+        )
+        with psycopg.connect(url, autocommit=True) as connection:  # as release 4 left it
+            connection.execute("ALTER TABLE knowledge_chunk_search DROP COLUMN token_count")
+            connection.execute('ALTER TABLE "assistant" ALTER COLUMN "temperature" TYPE real')
+            connection.execute("UPDATE schema_version SET version = 4")
+
+        upgraded = create_app({**config, "INSTANCE_PATH": str(tmp_path / "j")}).test_client()
+
+        with psycopg.connect(url) as connection:
+            counts = connection.execute("SELECT token_count FROM knowledge_chunk_search").fetchall()
+            (kind,) = connection.execute(
+                "SELECT data_type FROM information_schema.columns "
+                "WHERE table_name = 'assistant' AND column_name = 'temperature'"
+            ).fetchone()
+        query = {"query": "depot by the canal", "mode": "keyword"}
+        found = upgraded.post(f"{API}/knowledge/search", json=query, headers=headers)
+        assert [p["title"] for p in assert_envelope(found, 200)] == [pair["question"]]
+        assert counts and all(count > 0 for (count,) in counts)
+        assert kind == "double precision"

@@ -34,12 +34,15 @@ CREATE_SQL = (
     " organization_id uuid NOT NULL,"
     " document tsvector NOT NULL,"
     " token_count integer NOT NULL DEFAULT 0)",
-    # Tables made before BM25: the column, and each row's count (its last position).
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_document ON {TABLE} USING GIN (document)",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_organization ON {TABLE} (organization_id)",
+)
+# Schema version 5 on a table made before BM25: the column, and each row's count (its
+# last position, stopwords counted, as the tokenizer counts them at insert).
+ADD_TOKEN_COUNTS_SQL = (
     f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS token_count integer NOT NULL DEFAULT 0",
     f"UPDATE {TABLE} SET token_count = (SELECT coalesce(max(p), 0) FROM unnest(document) AS u,"
     " unnest(u.positions) AS p) WHERE token_count = 0",
-    f"CREATE INDEX IF NOT EXISTS {TABLE}_document ON {TABLE} USING GIN (document)",
-    f"CREATE INDEX IF NOT EXISTS {TABLE}_organization ON {TABLE} (organization_id)",
 )
 # FTS5's unicode61 tokenizer: runs of letters and digits.
 _TOKEN = re.compile(r"\w+", re.UNICODE)
