@@ -1,10 +1,10 @@
 """Keyword search: one interface, an implementation per database engine.
 
 SQLite uses FTS5 with BM25 (`fts5.py`); PostgreSQL its own full-text search, a tsvector
-with a GIN index, ranked by BM25 computed the same way (`pg_search.py`). The one for the database the app is bound
-to is used; both are scoped to an organization and score higher-is-better, and
-`full_match_score` gives the score of a passage matching the whole question, against
-which retrieval reads a chunk's score (see retrieval.py).
+with a GIN index, ranked by BM25 computed the same way (`pg_search.py`). The one for the
+database the app is bound to is used; both are scoped to an organization and score
+higher-is-better, and `full_match_score` gives the score of a passage matching the whole
+question, against which retrieval reads a chunk's score (see retrieval.py).
 """
 
 from __future__ import annotations
