@@ -155,7 +155,7 @@ def engines(set_up: str, processes: int) -> Iterator[Cell]:
         return
     postgres_url, chroma_url = scaled_urls()
     redis_url = os.environ.get(REDIS_URL_VAR) or DEFAULT_REDIS_URL
-    with fresh_postgres_database(postgres_url) as database_url:
+    with fresh_postgres_database(postgres_url, prefix="companin_bench") as database_url:
         cell = Cell(
             set_up,
             processes,

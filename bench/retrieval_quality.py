@@ -65,6 +65,11 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 BENCH_DIR = Path(__file__).resolve().parent
+# tests/engines.py makes and drops the PostgreSQL databases, for the tests and for this.
+if str(BENCH_DIR.parent / "tests") not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
+from engines import fresh_postgres_database  # noqa: E402
+
 DATA_DIR = BENCH_DIR / "data"
 RESULTS_DIR = BENCH_DIR / "results"
 API = "/api/v1"
@@ -319,22 +324,6 @@ def hidden_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
 
 
-@contextlib.contextmanager
-def fresh_postgres_database(server_url: str) -> Iterator[str]:
-    """The URL of a database created on `server_url` for the block, dropped after it (with
-    its connections), so that no run sees another's rows."""
-    import psycopg
-
-    name = f"companin_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def drop_chroma_collections(chroma_url: str, organization_ids: list[str]) -> int:
     """Delete the organizations' collections from the Chroma server (named
     `org-<id hex>-...` by companin/knowledge/vectorstore.py); how many went."""
@@ -368,7 +357,7 @@ def engine_set_up(name: str) -> Iterator[EngineSetUp]:
         )
         return
     postgres_url, chroma_url = scaled_urls()
-    with fresh_postgres_database(postgres_url) as database_url:
+    with fresh_postgres_database(postgres_url, prefix="companin_bench") as database_url:
         set_up = EngineSetUp(
             name,
             {"DATABASE_URL": database_url, "CHROMA_URL": chroma_url},

@@ -33,20 +33,36 @@ needs_chroma = pytest.mark.skipif(
 )
 
 
-@contextmanager
-def fresh_postgres_database() -> Iterator[str]:
-    """A new, empty database on the test server for the block, dropped afterwards (with
-    whatever connections are still open to it)."""
+def create_postgres_database(prefix: str, server_url: str | None = None) -> tuple[str, str]:
+    """A new, empty database on the server (the test server by default): its name, URL."""
     import psycopg
 
-    name = f"companin_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+    server_url = server_url or POSTGRES_URL
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
+    return name, urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+
+
+def drop_postgres_database(name: str, server_url: str | None = None) -> None:
+    """Drop the database, with whatever connections are still open to it."""
+    import psycopg
+
+    with psycopg.connect(server_url or POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def fresh_postgres_database(
+    server_url: str | None = None, prefix: str = "companin_test"
+) -> Iterator[str]:
+    """The URL of a new, empty database for the block, dropped afterwards (the benchmarks
+    use it too, on a server of their own)."""
+    name, url = create_postgres_database(prefix, server_url)
     try:
-        yield urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}"))
+        yield url
     finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        drop_postgres_database(name, server_url)
 
 
 class Relay:
@@ -128,8 +144,6 @@ class ScaledEngines:
     tables and counters, as it starts from an empty instance folder on the first pass."""
 
     def __init__(self, worker: str) -> None:
-        import psycopg
-
         missing = [
             name
             for name, url in (
@@ -147,10 +161,7 @@ class ScaledEngines:
             )
 
         number = int(worker.removeprefix("gw") or 0) if worker.startswith("gw") else 0
-        self.name = f"companin_test_pass_{number}_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{self.name}"')
-        self.database_url = urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{self.name}"))
+        self.name, self.database_url = create_postgres_database(f"companin_test_pass_{number}")
         redis = urlsplit(REDIS_URL)
         self.redis_url = urlunsplit(redis._replace(path=f"/{1 + number % 15}"))
         os.environ.update(
@@ -179,10 +190,7 @@ class ScaledEngines:
             counters.flushdb()
 
     def drop(self) -> None:
-        import psycopg
-
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        drop_postgres_database(self.name)
 
 
 # --- the record, read as an operator reads it, on either pass -----------------------------
